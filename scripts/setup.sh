@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every Debian package the project needs and fetches the test videos.
+# Idempotent: when everything is present it only checks and returns in seconds.
+#   scripts/setup.sh            packages + test videos
+#   scripts/setup.sh --no-data  packages only
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config clang-format git ca-certificates
+  # LibTorch (CPU) and its fast BLAS; Gloo headers for c10d
+  libtorch-dev libopenblas0-pthread libgloo-dev
+  # RPC
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgoogle-glog-dev libgflags-dev
+  # video
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopencv-dev ffmpeg
+  # services
+  prometheus-cpp-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libssl-dev openssl
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all ${#PACKAGES[@]} packages present" >&2
+fi
+
+if [[ "${1:-}" != "--no-data" ]]; then
+  "$here/scripts/fetch_test_videos.sh"
+fi
