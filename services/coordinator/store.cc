@@ -1,0 +1,390 @@
+#include "services/coordinator/store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status/status_macros.h"
+
+namespace vjepa::coordinator {
+namespace {
+
+// Each entry moves the schema from version i to i+1. Never edit a released entry: add one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: jobs.
+    R"sql(
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        spec_yaml TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        create_time_ms INTEGER NOT NULL,
+        update_time_ms INTEGER NOT NULL);
+      CREATE INDEX jobs_owner ON jobs(owner);
+    )sql",
+    // 1 -> 2: idempotent submits, progress fields, event logs, the worker registry.
+    R"sql(
+      ALTER TABLE jobs ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';
+      ALTER TABLE jobs ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN total_steps INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN trainers INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN dataworkers INTEGER NOT NULL DEFAULT 0;
+      CREATE UNIQUE INDEX jobs_request ON jobs(owner, client_request_id)
+        WHERE client_request_id != '';
+      CREATE TABLE job_events (
+        job_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        PRIMARY KEY (job_id, seq));
+      INSERT INTO job_events (job_id, seq, time_ms, type, state, message, step)
+        SELECT id, 1, create_time_ms, 'submitted', state, 'job submitted', 0 FROM jobs;
+      CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        incarnation INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        advertise_address TEXT NOT NULL,
+        register_time_ms INTEGER NOT NULL,
+        last_heartbeat_ms INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        cpus INTEGER NOT NULL,
+        device TEXT NOT NULL,
+        message TEXT NOT NULL,
+        principal TEXT NOT NULL);
+      CREATE INDEX workers_name ON workers(name);
+    )sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
+
+constexpr char kJobColumns[] =
+    "id, name, owner, kind, state, spec_yaml, message, create_time_ms, update_time_ms, "
+    "client_request_id, step, total_steps, generation, trainers, dataworkers, rowid";
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  absl::Status prepared() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("store: prepare: ", sqlite3_errmsg(db_)));
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW or SQLITE_DONE, or an error status.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return absl::InternalError(absl::StrCat("store: ", sqlite3_errmsg(db_)));
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(stmt_, col))
+             : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+v1::Job ReadJob(const Stmt& s, int64_t* rowid) {
+  v1::Job j;
+  j.set_id(s.Text(0));
+  j.set_name(s.Text(1));
+  j.set_owner(s.Text(2));
+  j.set_kind(s.Text(3));
+  j.set_state(static_cast<v1::JobState>(s.Int(4)));
+  j.set_spec_yaml(s.Text(5));
+  j.set_message(s.Text(6));
+  j.set_create_time_ms(s.Int(7));
+  j.set_update_time_ms(s.Int(8));
+  j.set_client_request_id(s.Text(9));
+  j.set_step(s.Int(10));
+  j.set_total_steps(s.Int(11));
+  j.set_generation(s.Int(12));
+  j.set_trainers(static_cast<int32_t>(s.Int(13)));
+  j.set_dataworkers(static_cast<int32_t>(s.Int(14)));
+  if (rowid) *rowid = s.Int(15);
+  return j;
+}
+
+absl::Status InsertEvent(sqlite3* db, const std::string& job_id, const v1::JobEvent& e) {
+  Stmt s(db,
+         "INSERT INTO job_events (job_id, seq, time_ms, type, state, message, step) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, job_id).Bind(2, e.seq()).Bind(3, e.time_ms()).Bind(4, e.type());
+  s.Bind(5, static_cast<int64_t>(e.state())).Bind(6, e.message()).Bind(7, e.step());
+  return s.Step().status();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  return OpenAtVersion(path, kSchemaVersion);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenAtVersion(const std::string& path,
+                                                            int version) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("store ", path, ": cannot open: ", msg));
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
+  {
+    Stmt s(db, "PRAGMA user_version");
+    RETURN_IF_ERROR(s.prepared());
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    store->version_ = row ? static_cast<int>(s.Int(0)) : 0;
+  }
+  if (store->version_ > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("store ", path, ": schema version ", store->version_,
+                     " is newer than this coordinator's (", kSchemaVersion,
+                     "): run a newer coordinator"));
+  }
+  RETURN_IF_ERROR(store->Migrate(version));
+  return store;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("store: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Migrate(int target) {
+  while (version_ < target) {
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s = Exec(kMigrations[version_]);
+    if (s.ok()) s = Exec(absl::StrCat("PRAGMA user_version=", version_ + 1).c_str());
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return absl::InternalError(absl::StrCat("store: migration ", version_, " -> ",
+                                              version_ + 1, " failed: ", s.message()));
+    }
+    RETURN_IF_ERROR(Exec("COMMIT"));
+    ++version_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::InsertJob(const v1::Job& j, const v1::JobEvent& event) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status s = [&]() -> absl::Status {
+    Stmt st(db_,
+            "INSERT INTO jobs (id, name, owner, kind, state, spec_yaml, message, create_time_ms, "
+            "update_time_ms, client_request_id, step, total_steps, generation, trainers, "
+            "dataworkers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    RETURN_IF_ERROR(st.prepared());
+    st.Bind(1, j.id()).Bind(2, j.name()).Bind(3, j.owner()).Bind(4, j.kind());
+    st.Bind(5, static_cast<int64_t>(j.state())).Bind(6, j.spec_yaml()).Bind(7, j.message());
+    st.Bind(8, j.create_time_ms()).Bind(9, j.update_time_ms()).Bind(10, j.client_request_id());
+    st.Bind(11, j.step()).Bind(12, j.total_steps()).Bind(13, j.generation());
+    st.Bind(14, static_cast<int64_t>(j.trainers())).Bind(15, static_cast<int64_t>(j.dataworkers()));
+    RETURN_IF_ERROR(st.Step().status());
+    return InsertEvent(db_, j.id(), event);
+  }();
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<v1::JobEvent> Store::UpdateJob(const v1::Job& j, v1::JobEvent event) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status s = [&]() -> absl::Status {
+    Stmt st(db_,
+            "UPDATE jobs SET state = ?, message = ?, update_time_ms = ?, step = ?, generation = ? "
+            "WHERE id = ?");
+    RETURN_IF_ERROR(st.prepared());
+    st.Bind(1, static_cast<int64_t>(j.state())).Bind(2, j.message()).Bind(3, j.update_time_ms());
+    st.Bind(4, j.step()).Bind(5, j.generation()).Bind(6, j.id());
+    RETURN_IF_ERROR(st.Step().status());
+    if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("job ", j.id(), " not found"));
+    Stmt seq(db_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?");
+    RETURN_IF_ERROR(seq.prepared());
+    seq.Bind(1, j.id());
+    RETURN_IF_ERROR(seq.Step().status());
+    event.set_seq(seq.Int(0));
+    return InsertEvent(db_, j.id(), event);
+  }();
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  RETURN_IF_ERROR(Exec("COMMIT"));
+  return event;
+}
+
+absl::StatusOr<std::optional<v1::Job>> Store::GetJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?"));
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<v1::Job>();
+  return std::optional<v1::Job>(ReadJob(s, nullptr));
+}
+
+absl::StatusOr<std::optional<v1::Job>> Store::FindJobByRequestId(const std::string& owner,
+                                                                 const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, absl::StrCat("SELECT ", kJobColumns,
+                           " FROM jobs WHERE owner = ? AND client_request_id = ?"));
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, owner).Bind(2, request_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<v1::Job>();
+  return std::optional<v1::Job>(ReadJob(s, nullptr));
+}
+
+absl::StatusOr<std::vector<v1::Job>> Store::ListJobs(const JobFilter& filter,
+                                                     std::vector<int64_t>* rowids) {
+  absl::MutexLock lock(&mu_);
+  std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE rowid > ?");
+  if (!filter.owner.empty()) absl::StrAppend(&sql, " AND owner = ?");
+  if (!filter.states.empty()) {
+    std::vector<int> states(filter.states.begin(), filter.states.end());
+    absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(states, ","), ")");
+  }
+  absl::StrAppend(&sql, " ORDER BY rowid LIMIT ?");
+  Stmt s(db_, sql);
+  RETURN_IF_ERROR(s.prepared());
+  int i = 1;
+  s.Bind(i++, filter.after_rowid);
+  if (!filter.owner.empty()) s.Bind(i++, filter.owner);
+  s.Bind(i++, static_cast<int64_t>(filter.limit));
+  std::vector<v1::Job> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    int64_t rowid;
+    jobs.push_back(ReadJob(s, &rowid));
+    if (rowids) rowids->push_back(rowid);
+  }
+  return jobs;
+}
+
+absl::StatusOr<std::vector<v1::JobEvent>> Store::ListEvents(const std::string& job_id,
+                                                            int64_t after_seq, int limit) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "SELECT seq, time_ms, type, state, message, step FROM job_events "
+         "WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, job_id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
+  std::vector<v1::JobEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::JobEvent& e = events.emplace_back();
+    e.set_seq(s.Int(0));
+    e.set_time_ms(s.Int(1));
+    e.set_type(s.Text(2));
+    e.set_state(static_cast<v1::JobState>(s.Int(3)));
+    e.set_message(s.Text(4));
+    e.set_step(s.Int(5));
+  }
+  return events;
+}
+
+absl::StatusOr<std::vector<std::pair<v1::JobState, int64_t>>> Store::CountJobsByState() {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  RETURN_IF_ERROR(s.prepared());
+  std::vector<std::pair<v1::JobState, int64_t>> counts;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    counts.emplace_back(static_cast<v1::JobState>(s.Int(0)), s.Int(1));
+  }
+  return counts;
+}
+
+absl::Status Store::PutWorker(const v1::Worker& w) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO workers (id, name, incarnation, kind, state, advertise_address, "
+         "register_time_ms, last_heartbeat_ms, job_id, cpus, device, message, principal) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, w.id()).Bind(2, w.name()).Bind(3, w.incarnation());
+  s.Bind(4, static_cast<int64_t>(w.kind())).Bind(5, static_cast<int64_t>(w.state()));
+  s.Bind(6, w.advertise_address()).Bind(7, w.register_time_ms()).Bind(8, w.last_heartbeat_ms());
+  s.Bind(9, w.job_id()).Bind(10, static_cast<int64_t>(w.cpus())).Bind(11, w.device());
+  s.Bind(12, w.message()).Bind(13, w.principal());
+  return s.Step().status();
+}
+
+absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "SELECT id, name, incarnation, kind, state, advertise_address, register_time_ms, "
+         "last_heartbeat_ms, job_id, cpus, device, message, principal FROM workers ORDER BY rowid");
+  RETURN_IF_ERROR(s.prepared());
+  std::vector<v1::Worker> workers;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::Worker& w = workers.emplace_back();
+    w.set_id(s.Text(0));
+    w.set_name(s.Text(1));
+    w.set_incarnation(s.Int(2));
+    w.set_kind(static_cast<v1::WorkerKind>(s.Int(3)));
+    w.set_state(static_cast<v1::WorkerState>(s.Int(4)));
+    w.set_advertise_address(s.Text(5));
+    w.set_register_time_ms(s.Int(6));
+    w.set_last_heartbeat_ms(s.Int(7));
+    w.set_job_id(s.Text(8));
+    w.set_cpus(static_cast<int32_t>(s.Int(9)));
+    w.set_device(s.Text(10));
+    w.set_message(s.Text(11));
+    w.set_principal(s.Text(12));
+  }
+  return workers;
+}
+
+}  // namespace vjepa::coordinator
