@@ -160,7 +160,8 @@ TEST_F(CoordinatorAuthTest, UsersTouchOnlyTheirOwnJobsAdminsAllWorkersNone) {
   ASSERT_OK_AND_ASSIGN(v1::Job bobs, Submit(testing::kBobToken, "bobs"));
 
   // No token, a wrong token.
-  EXPECT_THAT(Get("", alices.id()), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("missing bearer token")));
+  EXPECT_THAT(Get("", alices.id()),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("missing bearer token")));
   EXPECT_THAT(Get("wrong-token-0123456789", alices.id()),
               StatusIs(absl::StatusCode::kUnauthenticated, "unknown bearer token"));
   // User A on B's job: as if it did not exist.

@@ -19,8 +19,8 @@
 namespace vjepa {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::CoordinatorProcess;
+using ::testing::HasSubstr;
 using testing::Run;
 using testing::RunResult;
 
@@ -43,9 +43,10 @@ class CoordinatorProcessTest : public ::testing::Test {
                 const std::string& stdin_text = "") {
     std::vector<std::string> argv = {testing::BinDir() + "/vjepactl"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv, absl::Seconds(60),
-               {"VJEPA_COORDINATOR=" + c.address(), std::string("VJEPA_TOKEN=") + testing::kAliceToken},
-               stdin_text);
+    return Run(
+        argv, absl::Seconds(60),
+        {"VJEPA_COORDINATOR=" + c.address(), std::string("VJEPA_TOKEN=") + testing::kAliceToken},
+        stdin_text);
   }
 
   testing::ScratchDir dir_;
@@ -208,19 +209,27 @@ TEST_F(CoordinatorProcessTest, TlsAndMutualTlsByFlags) {
   const std::string d = dir_.path();
   const std::string script = absl::StrCat(
       "set -e; cd ", d, "; exec >openssl.log 2>&1;",
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem;",
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out "
+      "ca.pem;",
       "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;",
       "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr;",
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem;",
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "
+      "san.ext -out server.pem;",
       "openssl req -newkey rsa:2048 -nodes -subj /CN=alice -keyout client.key -out client.csr;",
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem;");
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out "
+      "client.pem;");
   ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
   CoordinatorProcess c(dir_.File("data"), dir_.File("tokens"),
                        {"--tls_cert=" + d + "/server.pem", "--tls_key=" + d + "/server.key",
                         "--tls_client_ca=" + d + "/ca.pem"});
   ASSERT_TRUE(c.ok()) << c.process().Log();
-  std::vector<std::string> base = {testing::BinDir() + "/vjepactl", "--coordinator", c.address(),
-                                   "--token", testing::kAliceToken, "--tls-ca", d + "/ca.pem"};
+  std::vector<std::string> base = {testing::BinDir() + "/vjepactl",
+                                   "--coordinator",
+                                   c.address(),
+                                   "--token",
+                                   testing::kAliceToken,
+                                   "--tls-ca",
+                                   d + "/ca.pem"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv = base;
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -228,8 +237,8 @@ TEST_F(CoordinatorProcessTest, TlsAndMutualTlsByFlags) {
   };
   RunResult no_cert = with({"get", "jobs", "--timeout", "5"});
   EXPECT_NE(no_cert.exit_code, 0);
-  RunResult mutual = with({"--tls-cert", d + "/client.pem", "--tls-key", d + "/client.key",
-                           "get", "jobs", "-o", "json"});
+  RunResult mutual = with({"--tls-cert", d + "/client.pem", "--tls-key", d + "/client.key", "get",
+                           "jobs", "-o", "json"});
   EXPECT_EQ(mutual.exit_code, 0) << mutual.err;
   EXPECT_EQ(mutual.out, "[]\n");
   RunResult plaintext = Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(),

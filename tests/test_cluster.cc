@@ -11,8 +11,7 @@ std::string TestTokenFile() {
                       " root admin\n", kWorkerToken, " dw-0 worker\n");
 }
 
-CoordinatorProcess::CoordinatorProcess(const std::string& data_dir,
-                                       const std::string& tokens_file,
+CoordinatorProcess::CoordinatorProcess(const std::string& data_dir, const std::string& tokens_file,
                                        const std::vector<std::string>& extra_flags) {
   const std::string port_file = scratch_.File("port");
   std::vector<std::string> argv = {BinDir() + "/vjepa-coordinator", "--listen=127.0.0.1:0",

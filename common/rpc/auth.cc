@@ -28,9 +28,12 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kAdmin: return "admin";
-    case Role::kUser: return "user";
-    case Role::kWorker: return "worker";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kUser:
+      return "user";
+    case Role::kWorker:
+      return "worker";
   }
   return "unknown";
 }
@@ -44,24 +47,27 @@ absl::StatusOr<Authenticator> Authenticator::FromText(std::string_view text,
     ++line_no;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    std::vector<absl::string_view> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<absl::string_view> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     auto where = [&] { return absl::StrCat(src, ":", line_no, ": "); };
     if (f.size() != 3) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), "expected TOKEN PRINCIPAL ROLE, got ", f.size(), " fields"));
     }
     Principal p{std::string(f[1])};
-    if (f[2] == "admin") p.role = Role::kAdmin;
-    else if (f[2] == "user") p.role = Role::kUser;
-    else if (f[2] == "worker") p.role = Role::kWorker;
+    if (f[2] == "admin")
+      p.role = Role::kAdmin;
+    else if (f[2] == "user")
+      p.role = Role::kUser;
+    else if (f[2] == "worker")
+      p.role = Role::kWorker;
     else {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), "role must be admin, user or worker, got \"", f[2], "\""));
     }
     if (f[0].size() < 16) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where(), "token of ", f[1], " must be at least 16 characters, got ",
-                       f[0].size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where(), "token of ", f[1], " must be at least 16 characters, got ", f[0].size()));
     }
     if (!auth.tokens_.emplace(std::string(f[0]), p).second) {
       return absl::InvalidArgumentError(absl::StrCat(where(), "duplicate token (of ", f[1], ")"));
@@ -82,8 +88,9 @@ absl::StatusOr<Authenticator> Authenticator::FromFile(const std::string& path) {
 }
 
 void Authenticator::ExportMetrics(metrics::Registry& registry, const std::string& service) {
-  failures_ = &metrics::AddCounter(registry, absl::StrCat("vjepa_", service, "_auth_failures_total"),
-                                   "RPCs refused by authentication, by reason.");
+  failures_ =
+      &metrics::AddCounter(registry, absl::StrCat("vjepa_", service, "_auth_failures_total"),
+                           "RPCs refused by authentication, by reason.");
 }
 
 absl::StatusOr<Principal> Authenticator::AuthenticateToken(
@@ -100,9 +107,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateToken(
     if (r == found->role) return *found;
   }
   if (failures_) failures_->Add({{"reason", "role"}}).Increment();
-  return absl::PermissionDeniedError(absl::StrCat("principal ", found->name, " (role ",
-                                                  RoleName(found->role),
-                                                  ") may not call this method"));
+  return absl::PermissionDeniedError(absl::StrCat(
+      "principal ", found->name, " (role ", RoleName(found->role), ") may not call this method"));
 }
 
 absl::StatusOr<Principal> Authenticator::Authenticate(const grpc::ServerContextBase* context,

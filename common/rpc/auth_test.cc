@@ -46,10 +46,10 @@ TEST(Authenticator, ReportsBadTokenFilesByLine) {
     const char* message;
   } cases[] = {
       {"a-long-token-0123456 alice\n", "t:1: expected TOKEN PRINCIPAL ROLE, got 2 fields"},
-      {"\nx-long-token-0123456 bob boss\n", "t:2: role must be admin, user or worker, got \"boss\""},
+      {"\nx-long-token-0123456 bob boss\n",
+       "t:2: role must be admin, user or worker, got \"boss\""},
       {"short bob user\n", "t:1: token of bob must be at least 16 characters, got 5"},
-      {"a-long-token-0123456 a user\na-long-token-0123456 b user\n",
-       "t:2: duplicate token (of b)"},
+      {"a-long-token-0123456 a user\na-long-token-0123456 b user\n", "t:2: duplicate token (of b)"},
       {"# only a comment\n", "t: no tokens"},
   };
   for (const Case& c : cases) {

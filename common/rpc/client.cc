@@ -19,8 +19,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
   return grpc::CreateCustomChannel(options.address, *creds, args);
 }
 
-std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token,
-                                                 absl::Duration timeout) {
+std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token, absl::Duration timeout) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   AttachToken(ctx.get(), token);

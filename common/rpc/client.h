@@ -17,7 +17,7 @@ namespace vjepa::rpc {
 struct ClientOptions {
   std::string address;  // host:port
   std::string token;
-  TlsFiles tls;         // ca: the server's CA; cert/key: client certificate for mutual TLS
+  TlsFiles tls;  // ca: the server's CA; cert/key: client certificate for mutual TLS
   int max_receive_message_bytes = 8 << 20;
 };
 

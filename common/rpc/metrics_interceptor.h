@@ -10,8 +10,7 @@
 
 namespace vjepa::rpc {
 
-class MetricsInterceptorFactory
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   MetricsInterceptorFactory(metrics::Registry& registry, const std::string& service);
   grpc::experimental::Interceptor* CreateServerInterceptor(

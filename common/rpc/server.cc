@@ -44,8 +44,8 @@ absl::Status RpcServer::Start() {
   for (grpc::Service* s : services_) builder.RegisterService(s);
   if (options_.registry) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(std::make_unique<MetricsInterceptorFactory>(*options_.registry,
-                                                            options_.service_name));
+    f.push_back(
+        std::make_unique<MetricsInterceptorFactory>(*options_.registry, options_.service_name));
     builder.experimental().SetInterceptorCreators(std::move(f));
   }
   server_ = builder.BuildAndStart();

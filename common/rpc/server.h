@@ -24,7 +24,7 @@ namespace vjepa::rpc {
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:0";
   TlsFiles tls;
-  std::string service_name;  // metric prefix: vjepa_<service_name>_rpc_...
+  std::string service_name;                     // metric prefix: vjepa_<service_name>_rpc_...
   std::shared_ptr<metrics::Registry> registry;  // where RPC metrics go; may be null
   int max_receive_message_bytes = 8 << 20;
   int max_send_message_bytes = 8 << 20;

@@ -48,8 +48,8 @@ absl::StatusOr<std::string> HealthCheck(std::shared_ptr<grpc::Channel> channel) 
                  });
   std::unique_lock<std::mutex> l(mu);
   cv.wait(l, [&] { return done; });
-  if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                        status.error_message());
+  if (!status.ok())
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   std::vector<grpc::Slice> slices;
   (void)response.Dump(&slices);
   std::string out;
@@ -65,12 +65,13 @@ TEST(RpcServer, BindsPortZeroServesHealthAndCountsRpcs) {
   RpcServer server(options, {AnyService()});
   ASSERT_OK(server.Start());
   ASSERT_GT(server.BoundPort(), 0);
-  ASSERT_OK_AND_ASSIGN(auto channel,
-                       MakeChannel({absl::StrCat("127.0.0.1:", server.BoundPort())}));
+  ASSERT_OK_AND_ASSIGN(auto channel, MakeChannel({absl::StrCat("127.0.0.1:", server.BoundPort())}));
   ASSERT_OK_AND_ASSIGN(std::string reply, HealthCheck(channel));
   EXPECT_EQ(reply, std::string("\x08\x01"));
-  EXPECT_THAT(metrics::Render(*registry),
-              HasSubstr("vjepa_test_rpc_handled_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
+  EXPECT_THAT(
+      metrics::Render(*registry),
+      HasSubstr(
+          "vjepa_test_rpc_handled_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
   server.Stop();
   server.Stop();  // idempotent
 }
@@ -90,17 +91,22 @@ class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("vjepa-tls-", getpid(), "-", ::testing::UnitTest::GetInstance()->random_seed());
+           absl::StrCat("vjepa-tls-", getpid(), "-",
+                        ::testing::UnitTest::GetInstance()->random_seed());
     std::filesystem::create_directories(dir_);
     const std::string d = dir_.string();
     const std::string script = absl::StrCat(
         "set -e; cd ", d, "; exec >openssl.log 2>&1;",
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem;",
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out "
+        "ca.pem;",
         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr;",
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem;",
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
+        "server.csr;",
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile san.ext -out server.pem;",
         "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout client.key -out client.csr;",
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem;");
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out "
+        "client.pem;");
     ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed; see " << d << "/openssl.log";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -140,8 +146,9 @@ TEST_F(TlsTest, ServesTlsAndRequiresClientCertificatesWithAClientCa) {
 TEST_F(TlsTest, ReportsMissingAndBadFiles) {
   ServerOptions only_cert;
   only_cert.tls.cert = F("server.pem");
-  EXPECT_THAT(RpcServer(only_cert, {AnyService()}).Start(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("both --tls_cert and --tls_key")));
+  EXPECT_THAT(
+      RpcServer(only_cert, {AnyService()}).Start(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("both --tls_cert and --tls_key")));
   ServerOptions missing;
   missing.tls = {F("nope.pem"), F("server.key"), ""};
   EXPECT_THAT(RpcServer(missing, {AnyService()}).Start(),

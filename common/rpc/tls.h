@@ -13,9 +13,9 @@
 namespace vjepa::rpc {
 
 struct TlsFiles {
-  std::string cert;       // PEM certificate chain of this side
-  std::string key;        // PEM private key of this side
-  std::string ca;         // server: client CA (turns on mutual TLS); client: server CA
+  std::string cert;  // PEM certificate chain of this side
+  std::string key;   // PEM private key of this side
+  std::string ca;    // server: client CA (turns on mutual TLS); client: server CA
   bool enabled() const { return !cert.empty() || !key.empty() || !ca.empty(); }
 };
 

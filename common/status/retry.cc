@@ -24,10 +24,9 @@ absl::Status RetryWithDeadline(const std::function<absl::Status()>& f,
     const double scale = 0.5 + 0.5 * (jitter() % 1000) / 1000.0;
     const absl::Duration wait = backoff * scale;
     if (options.now() + wait >= deadline) {
-      return absl::Status(s.code(),
-                          absl::StrCat(description, ": gave up after ", attempt, " attempts in ",
-                                       absl::FormatDuration(options.now() - start), ": ",
-                                       s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat(description, ": gave up after ", attempt, " attempts in ",
+                                 absl::FormatDuration(options.now() - start), ": ", s.message()));
     }
     options.sleep(wait);
     backoff = std::min(options.max_backoff, backoff * options.multiplier);

@@ -8,10 +8,10 @@
 #include "absl/status/statusor.h"
 
 // Returns the status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                                   \
-  do {                                                          \
+#define RETURN_IF_ERROR(expr)                                                \
+  do {                                                                       \
     ::absl::Status _vjepa_status = ::vjepa::status_internal::AsStatus(expr); \
-    if (!_vjepa_status.ok()) return _vjepa_status;              \
+    if (!_vjepa_status.ok()) return _vjepa_status;                           \
   } while (0)
 
 #define VJEPA_STATUS_CONCAT_INNER(a, b) a##b

@@ -33,16 +33,15 @@ MATCHER_P2(StatusIs, code, message_matcher,
                ::testing::DescribeMatcher<std::string>(message_matcher)) {
   const absl::Status& s = ::vjepa::testing::GetStatus(arg);
   *result_listener << "status is " << s;
-  return s.code() == code &&
-         ::testing::Matches(message_matcher)(std::string(s.message()));
+  return s.code() == code && ::testing::Matches(message_matcher)(std::string(s.message()));
 }
 
 }  // namespace vjepa::testing
 
 #define ASSERT_OK(expr) ASSERT_THAT(expr, ::vjepa::testing::IsOk())
 #define EXPECT_OK(expr) EXPECT_THAT(expr, ::vjepa::testing::IsOk())
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                                   \
-  auto VJEPA_STATUS_CONCAT(_vjepa_assert_, __LINE__) = (expr);                            \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                                          \
+  auto VJEPA_STATUS_CONCAT(_vjepa_assert_, __LINE__) = (expr);                                   \
   ASSERT_THAT(VJEPA_STATUS_CONCAT(_vjepa_assert_, __LINE__).status(), ::vjepa::testing::IsOk()); \
   lhs = std::move(VJEPA_STATUS_CONCAT(_vjepa_assert_, __LINE__)).value()
 

@@ -54,7 +54,10 @@ struct FakeClock {
   RetryOptions Options() {
     RetryOptions o;
     o.now = [this] { return t; };
-    o.sleep = [this](absl::Duration d) { sleeps.push_back(d); t += d; };
+    o.sleep = [this](absl::Duration d) {
+      sleeps.push_back(d);
+      t += d;
+    };
     return o;
   }
 };
@@ -69,8 +72,12 @@ TEST(Retry, RetriesOnlyTransientCodes) {
   EXPECT_EQ(calls, 3);
 
   calls = 0;
-  s = RetryWithDeadline([&] { ++calls; return absl::InvalidArgumentError("bad"); }, "op",
-                        clock.t + absl::Seconds(10), clock.Options());
+  s = RetryWithDeadline(
+      [&] {
+        ++calls;
+        return absl::InvalidArgumentError("bad");
+      },
+      "op", clock.t + absl::Seconds(10), clock.Options());
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, "bad"));
   EXPECT_EQ(calls, 1);
 }
@@ -79,8 +86,12 @@ TEST(Retry, BacksOffExponentiallyAndStopsAtTheDeadline) {
   FakeClock clock;
   const absl::Time deadline = clock.t + absl::Seconds(2);
   int calls = 0;
-  absl::Status s = RetryWithDeadline([&] { ++calls; return absl::AbortedError("conflict"); },
-                                     "LeaseBatches", deadline, clock.Options());
+  absl::Status s = RetryWithDeadline(
+      [&] {
+        ++calls;
+        return absl::AbortedError("conflict");
+      },
+      "LeaseBatches", deadline, clock.Options());
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted, HasSubstr("LeaseBatches: gave up after")));
   EXPECT_LE(clock.t, deadline);
   ASSERT_GE(clock.sleeps.size(), 3u);

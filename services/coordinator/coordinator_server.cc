@@ -28,10 +28,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
         "--auth_tokens: must name a token file (one TOKEN PRINCIPAL ROLE per line)");
   }
   if (config.lost_after < 2 * config.heartbeat_interval) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--worker_lost_after: must be at least twice --heartbeat_interval (",
-        absl::FormatDuration(config.heartbeat_interval), "), got ",
-        absl::FormatDuration(config.lost_after)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker_lost_after: must be at least twice --heartbeat_interval (",
+                     absl::FormatDuration(config.heartbeat_interval), "), got ",
+                     absl::FormatDuration(config.lost_after)));
   }
   RETURN_IF_ERROR(rpc::CheckHostPort(config.listen, "--listen"));
   if (!config.metrics_listen.empty()) {
@@ -48,9 +48,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
   const std::string lock_path = config.data_dir + "/LOCK";
   s->lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s->lock_fd_ < 0 || flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--data_dir ", config.data_dir, ": in use by another coordinator (", lock_path,
-                     ": ", std::strerror(errno), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("--data_dir ", config.data_dir,
+                                                      ": in use by another coordinator (",
+                                                      lock_path, ": ", std::strerror(errno), ")"));
   }
 
   ASSIGN_OR_RETURN(rpc::Authenticator auth, rpc::Authenticator::FromFile(config.auth_tokens));

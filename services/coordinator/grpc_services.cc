@@ -10,37 +10,44 @@ using rpc::Principal;
 using rpc::Role;
 
 // Who may call what (ARCHITECTURE §7).
-#define USERS {Role::kUser, Role::kAdmin}
-#define WORKERS {Role::kWorker, Role::kAdmin}
-#define ANYONE {Role::kUser, Role::kAdmin, Role::kWorker}
+#define USERS \
+  { Role::kUser, Role::kAdmin }
+#define WORKERS \
+  { Role::kWorker, Role::kAdmin }
+#define ANYONE \
+  { Role::kUser, Role::kAdmin, Role::kWorker }
 
 // The batch ledger and the checkpoint store arrive with the pretraining service path; until
 // then these RPCs authenticate and say so.
 absl::Status NotYet(const char* rpc, const char* missing) {
-  return absl::UnimplementedError(std::string(rpc) + " is not served by this coordinator version (" +
-                                  missing + ")");
+  return absl::UnimplementedError(std::string(rpc) +
+                                  " is not served by this coordinator version (" + missing + ")");
 }
 
 }  // namespace
 
 grpc::Status GrpcJobService::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
                                        v1::SubmitJobResponse* resp) {
-  return Authorized(auth_, ctx, USERS, [&](const Principal& p) { return jobs_->SubmitJob(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS,
+                    [&](const Principal& p) { return jobs_->SubmitJob(p, *req, resp); });
 }
 
 grpc::Status GrpcJobService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
                                     v1::GetJobResponse* resp) {
-  return Authorized(auth_, ctx, USERS, [&](const Principal& p) { return jobs_->GetJob(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS,
+                    [&](const Principal& p) { return jobs_->GetJob(p, *req, resp); });
 }
 
 grpc::Status GrpcJobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* resp) {
-  return Authorized(auth_, ctx, USERS, [&](const Principal& p) { return jobs_->ListJobs(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS,
+                    [&](const Principal& p) { return jobs_->ListJobs(p, *req, resp); });
 }
 
 grpc::Status GrpcJobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                        v1::CancelJobResponse* resp) {
-  return Authorized(auth_, ctx, USERS, [&](const Principal& p) { return jobs_->CancelJob(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS,
+                    [&](const Principal& p) { return jobs_->CancelJob(p, *req, resp); });
 }
 
 grpc::Status GrpcJobService::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
@@ -55,48 +62,61 @@ grpc::Status GrpcJobService::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
 grpc::Status GrpcWorkerService::RegisterWorker(grpc::ServerContext* ctx,
                                                const v1::RegisterWorkerRequest* req,
                                                v1::RegisterWorkerResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) { return workers_->RegisterWorker(p, *req, resp); });
+  return Authorized(auth_, ctx, WORKERS,
+                    [&](const Principal& p) { return workers_->RegisterWorker(p, *req, resp); });
 }
 
 grpc::Status GrpcWorkerService::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) { return workers_->Heartbeat(p, *req, resp); });
+  return Authorized(auth_, ctx, WORKERS,
+                    [&](const Principal& p) { return workers_->Heartbeat(p, *req, resp); });
 }
 
 grpc::Status GrpcWorkerService::ListWorkers(grpc::ServerContext* ctx,
                                             const v1::ListWorkersRequest* req,
                                             v1::ListWorkersResponse* resp) {
-  return Authorized(auth_, ctx, ANYONE, [&](const Principal& p) { return workers_->ListWorkers(p, *req, resp); });
+  return Authorized(auth_, ctx, ANYONE,
+                    [&](const Principal& p) { return workers_->ListWorkers(p, *req, resp); });
 }
 
 grpc::Status GrpcWorkerService::LeaseBatches(grpc::ServerContext* ctx,
                                              const v1::LeaseBatchesRequest* req,
                                              v1::LeaseBatchesResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) { return NotYet("LeaseBatches", "no batch ledger yet"); });
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
+    return NotYet("LeaseBatches", "no batch ledger yet");
+  });
 }
 
 grpc::Status GrpcWorkerService::ReportProgress(grpc::ServerContext* ctx,
                                                const v1::ReportProgressRequest* req,
                                                v1::ReportProgressResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) { return NotYet("ReportProgress", "no batch ledger yet"); });
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
+    return NotYet("ReportProgress", "no batch ledger yet");
+  });
 }
 
 grpc::Status GrpcWorkerService::UploadCheckpoint(
     grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadCheckpointRequest>* reader,
     v1::UploadCheckpointResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) { return NotYet("UploadCheckpoint", "no batch ledger yet"); });
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
+    return NotYet("UploadCheckpoint", "no batch ledger yet");
+  });
 }
 
 grpc::Status GrpcCheckpointService::ListCheckpoints(grpc::ServerContext* ctx,
                                                     const v1::ListCheckpointsRequest* req,
                                                     v1::ListCheckpointsResponse* resp) {
-  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) { return NotYet("ListCheckpoints", "no checkpoint store yet"); });
+  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) {
+    return NotYet("ListCheckpoints", "no checkpoint store yet");
+  });
 }
 
 grpc::Status GrpcCheckpointService::PullCheckpoint(
     grpc::ServerContext* ctx, const v1::PullCheckpointRequest* req,
     grpc::ServerWriter<v1::PullCheckpointResponse>* writer) {
-  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) { return NotYet("PullCheckpoint", "no checkpoint store yet"); });
+  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) {
+    return NotYet("PullCheckpoint", "no checkpoint store yet");
+  });
 }
 
 }  // namespace vjepa::coordinator

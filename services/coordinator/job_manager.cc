@@ -14,20 +14,27 @@ namespace {
 constexpr size_t kMaxRequestIdBytes = 128;
 constexpr int kMaxPageSize = 1000;
 
-const v1::JobState kAllStates[] = {v1::PENDING,    v1::SCHEDULED, v1::RUNNING, v1::RESTARTING,
-                                   v1::SUCCEEDED,  v1::FAILED,    v1::CANCELLED};
+const v1::JobState kAllStates[] = {v1::PENDING,   v1::SCHEDULED, v1::RUNNING,  v1::RESTARTING,
+                                   v1::SUCCEEDED, v1::FAILED,    v1::CANCELLED};
 
 bool Allowed(v1::JobState from, v1::JobState to) {
   if (IsTerminal(from)) return false;
   switch (to) {
-    case v1::SCHEDULED: return from == v1::PENDING || from == v1::RESTARTING;
-    case v1::RUNNING: return from == v1::SCHEDULED || from == v1::RESTARTING;
-    case v1::RESTARTING: return from == v1::SCHEDULED || from == v1::RUNNING;
-    case v1::PENDING: return from == v1::SCHEDULED;
-    case v1::SUCCEEDED: return from == v1::RUNNING;
+    case v1::SCHEDULED:
+      return from == v1::PENDING || from == v1::RESTARTING;
+    case v1::RUNNING:
+      return from == v1::SCHEDULED || from == v1::RESTARTING;
+    case v1::RESTARTING:
+      return from == v1::SCHEDULED || from == v1::RUNNING;
+    case v1::PENDING:
+      return from == v1::SCHEDULED;
+    case v1::SUCCEEDED:
+      return from == v1::RUNNING;
     case v1::FAILED:
-    case v1::CANCELLED: return true;
-    default: return false;
+    case v1::CANCELLED:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -92,9 +99,9 @@ absl::Status JobManager::SubmitJob(const rpc::Principal& caller, const v1::Submi
     return s;
   };
   if (req.client_request_id().size() > kMaxRequestIdBytes) {
-    return reject(absl::InvalidArgumentError(
-        absl::StrCat("client_request_id: must be at most ", kMaxRequestIdBytes, " bytes, got ",
-                     req.client_request_id().size())));
+    return reject(absl::InvalidArgumentError(absl::StrCat("client_request_id: must be at most ",
+                                                          kMaxRequestIdBytes, " bytes, got ",
+                                                          req.client_request_id().size())));
   }
   absl::MutexLock lock(&mu_);
   if (!req.client_request_id().empty()) {
@@ -217,8 +224,8 @@ absl::Status JobManager::CancelJob(const rpc::Principal& caller, const v1::Cance
     return absl::OkStatus();
   }
   if (IsTerminal(job.state())) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", job.id(), " already ended ",
-                                                      v1::JobState_Name(job.state())));
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id(), " already ended ", v1::JobState_Name(job.state())));
   }
   std::string message = absl::StrCat("cancelled by ", caller.name);
   if (!req.reason().empty()) absl::StrAppend(&message, ": ", req.reason());
@@ -301,9 +308,8 @@ absl::Status JobManager::WatchJob(const rpc::Principal& caller, const v1::WatchJ
     if (events.empty() && IsTerminal(job.state())) return absl::OkStatus();
     // Wait for the next event, checking for a client cancel now and then.
     absl::MutexLock lock(&mu_);
-    auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return version_ != seen || shutdown_;
-    };
+    auto changed = [this, seen]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return version_ != seen || shutdown_; };
     while (!changed()) {
       if (cancelled()) return absl::CancelledError("watch cancelled by the client");
       mu_.AwaitWithTimeout(absl::Condition(&changed), absl::Milliseconds(200));

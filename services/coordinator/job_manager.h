@@ -1,6 +1,7 @@
 // The job API's logic, free of gRPC: submit (idempotent on the client request id), get, list,
 // cancel, watch, and the state transitions later parts (scheduler, worker RPCs) drive. Every
-// change is committed to the Store before a method returns. RPC semantics: proto/vjepa/v1/job.proto.
+// change is committed to the Store before a method returns. RPC semantics:
+// proto/vjepa/v1/job.proto.
 #ifndef VJEPA_SERVICES_COORDINATOR_JOB_MANAGER_H_
 #define VJEPA_SERVICES_COORDINATOR_JOB_MANAGER_H_
 
@@ -24,7 +25,8 @@ class JobManager {
  public:
   using Clock = std::function<absl::Time()>;
   // `store` must outlive the manager.
-  JobManager(Store* store, metrics::Registry& registry, Clock now = [] { return absl::Now(); });
+  JobManager(
+      Store* store, metrics::Registry& registry, Clock now = [] { return absl::Now(); });
 
   // Loads the per-state gauges from the store.
   absl::Status Init();

@@ -21,7 +21,8 @@ const rpc::Principal kBob{"bob", rpc::Role::kUser};
 const rpc::Principal kAdmin{"root", rpc::Role::kAdmin};
 
 std::string Spec(const std::string& name) {
-  return "name: " + name + "\nmodel:\n  preset: nano\ndataset:\n  manifest: data/m.csv\n"
+  return "name: " + name +
+         "\nmodel:\n  preset: nano\ndataset:\n  manifest: data/m.csv\n"
          "optim:\n  steps: 200\n";
 }
 
@@ -42,7 +43,8 @@ class JobManagerTest : public ::testing::Test {
     ASSERT_OK(jobs_->Init());
   }
 
-  v1::Job MustSubmit(const rpc::Principal& p, const std::string& name, const std::string& rid = "") {
+  v1::Job MustSubmit(const rpc::Principal& p, const std::string& name,
+                     const std::string& rid = "") {
     v1::SubmitJobResponse resp;
     EXPECT_OK(jobs_->SubmitJob(p, Submit(name, rid), &resp));
     return resp.job();
@@ -117,7 +119,14 @@ TEST_F(JobManagerTest, UsersSeeOnlyTheirOwnJobsAndAdminsSeeAll) {
   v1::Job a = MustSubmit(kAlice, "a");
   v1::Job b = MustSubmit(kBob, "b");
   v1::GetJobResponse got;
-  EXPECT_OK(jobs_->GetJob(kAlice, [&] { v1::GetJobRequest r; r.set_id(a.id()); return r; }(), &got));
+  EXPECT_OK(jobs_->GetJob(
+      kAlice,
+      [&] {
+        v1::GetJobRequest r;
+        r.set_id(a.id());
+        return r;
+      }(),
+      &got));
   v1::GetJobRequest bobs;
   bobs.set_id(b.id());
   EXPECT_THAT(jobs_->GetJob(kAlice, bobs, &got),
@@ -192,8 +201,9 @@ TEST_F(JobManagerTest, CancelIsIdempotentAndRefusesFinishedJobs) {
   v1::Job b = MustSubmit(kAlice, "b");
   ASSERT_OK(jobs_->Transition(b.id(), v1::FAILED, "failure", "manifest unreadable").status());
   req.set_id(b.id());
-  EXPECT_THAT(jobs_->CancelJob(kAlice, req, &resp),
-              StatusIs(absl::StatusCode::kFailedPrecondition, "job " + b.id() + " already ended FAILED"));
+  EXPECT_THAT(
+      jobs_->CancelJob(kAlice, req, &resp),
+      StatusIs(absl::StatusCode::kFailedPrecondition, "job " + b.id() + " already ended FAILED"));
 }
 
 TEST_F(JobManagerTest, TransitionsFollowTheLifecycle) {
@@ -253,11 +263,17 @@ TEST_F(JobManagerTest, WatchSendsHistoryThenLiveEventsAndEndsWithTheJob) {
   v1::WatchJobRequest resume;
   resume.set_id(a.id());
   resume.set_after_seq(2);
-  EXPECT_OK(jobs_->WatchJob(kAlice, resume, [&](const v1::JobEvent& e) { seqs.push_back(e.seq()); return true; },
-                            [] { return false; }));
+  EXPECT_OK(jobs_->WatchJob(
+      kAlice, resume,
+      [&](const v1::JobEvent& e) {
+        seqs.push_back(e.seq());
+        return true;
+      },
+      [] { return false; }));
   EXPECT_THAT(seqs, ElementsAre(3, 4));
   resume.set_after_seq(4);
-  EXPECT_OK(jobs_->WatchJob(kAlice, resume, [&](const v1::JobEvent&) { return true; }, [] { return false; }));
+  EXPECT_OK(jobs_->WatchJob(
+      kAlice, resume, [&](const v1::JobEvent&) { return true; }, [] { return false; }));
 }
 
 TEST_F(JobManagerTest, WatchStopsWhenTheClientGoesAwayAndHidesOtherUsersJobs) {
@@ -265,10 +281,12 @@ TEST_F(JobManagerTest, WatchStopsWhenTheClientGoesAwayAndHidesOtherUsersJobs) {
   v1::WatchJobRequest req;
   req.set_id(a.id());
   std::atomic<int> polls{0};
-  EXPECT_THAT(jobs_->WatchJob(kAlice, req, [](const v1::JobEvent&) { return true; },
-                              [&] { return ++polls > 3; }),
-              StatusIs(absl::StatusCode::kCancelled, ::testing::_));
-  EXPECT_THAT(jobs_->WatchJob(kBob, req, [](const v1::JobEvent&) { return true; }, [] { return false; }),
+  EXPECT_THAT(
+      jobs_->WatchJob(
+          kAlice, req, [](const v1::JobEvent&) { return true; }, [&] { return ++polls > 3; }),
+      StatusIs(absl::StatusCode::kCancelled, ::testing::_));
+  EXPECT_THAT(jobs_->WatchJob(
+                  kBob, req, [](const v1::JobEvent&) { return true; }, [] { return false; }),
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 

@@ -9,6 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "services/coordinator/coordinator_server.h"
@@ -48,6 +50,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "vjepa-coordinator: the vjepa-train control plane (jobs, workers, checkpoints).\n"
       "Usage: vjepa-coordinator --data_dir=DIR --auth_tokens=FILE [--listen=HOST:PORT] ...");
+  absl::FlagsUsageConfig usage;
+  // --help lists the flags of this file (Abseil's default matches files named like the binary).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "services/coordinator/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
@@ -93,8 +102,9 @@ int main(int argc, char** argv) {
   }
   LOG(INFO) << "vjepa-coordinator serving on port " << port << " (data dir " << config.data_dir
             << (config.tls.enabled() ? ", TLS" : "")
-            << (config.metrics_listen.empty() ? ""
-                                              : absl::StrCat(", metrics on port ", (*server)->MetricsPort()))
+            << (config.metrics_listen.empty()
+                    ? ""
+                    : absl::StrCat(", metrics on port ", (*server)->MetricsPort()))
             << ")";
   int sig = 0;
   sigwait(&signals, &sig);

@@ -150,10 +150,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return OpenAtVersion(path, kSchemaVersion);
 }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::OpenAtVersion(const std::string& path,
-                                                            int version) {
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenAtVersion(const std::string& path, int version) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -171,10 +171,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenAtVersion(const std::string& p
     store->version_ = row ? static_cast<int>(s.Int(0)) : 0;
   }
   if (store->version_ > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("store ", path, ": schema version ", store->version_,
-                     " is newer than this coordinator's (", kSchemaVersion,
-                     "): run a newer coordinator"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store ", path, ": schema version ", store->version_, " is newer than this coordinator's (",
+        kSchemaVersion, "): run a newer coordinator"));
   }
   RETURN_IF_ERROR(store->Migrate(version));
   return store;
@@ -199,8 +198,8 @@ absl::Status Store::Migrate(int target) {
     if (s.ok()) s = Exec(absl::StrCat("PRAGMA user_version=", version_ + 1).c_str());
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
-      return absl::InternalError(absl::StrCat("store: migration ", version_, " -> ",
-                                              version_ + 1, " failed: ", s.message()));
+      return absl::InternalError(absl::StrCat("store: migration ", version_, " -> ", version_ + 1,
+                                              " failed: ", s.message()));
     }
     RETURN_IF_ERROR(Exec("COMMIT"));
     ++version_;
@@ -243,7 +242,8 @@ absl::StatusOr<v1::JobEvent> Store::UpdateJob(const v1::Job& j, v1::JobEvent eve
     st.Bind(1, static_cast<int64_t>(j.state())).Bind(2, j.message()).Bind(3, j.update_time_ms());
     st.Bind(4, j.step()).Bind(5, j.generation()).Bind(6, j.id());
     RETURN_IF_ERROR(st.Step().status());
-    if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("job ", j.id(), " not found"));
+    if (sqlite3_changes(db_) != 1)
+      return absl::NotFoundError(absl::StrCat("job ", j.id(), " not found"));
     Stmt seq(db_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?");
     RETURN_IF_ERROR(seq.prepared());
     seq.Bind(1, j.id());

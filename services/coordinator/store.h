@@ -51,8 +51,8 @@ class Store {
   // Jobs in submission order; `rowids` (if given) receives each job's paging cursor.
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const JobFilter& filter,
                                                 std::vector<int64_t>* rowids = nullptr);
-  absl::StatusOr<std::vector<v1::JobEvent>> ListEvents(const std::string& job_id,
-                                                       int64_t after_seq, int limit = 1000);
+  absl::StatusOr<std::vector<v1::JobEvent>> ListEvents(const std::string& job_id, int64_t after_seq,
+                                                       int limit = 1000);
   // Number of jobs in each state.
   absl::StatusOr<std::vector<std::pair<v1::JobState, int64_t>>> CountJobsByState();
 

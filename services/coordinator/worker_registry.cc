@@ -77,8 +77,8 @@ absl::Status WorkerRegistry::Init() {
 
 void WorkerRegistry::StartReaper() {
   reaper_ = std::thread([this] {
-    const absl::Duration tick =
-        std::max(absl::Milliseconds(10), std::min(options_.heartbeat_interval, options_.lost_after / 4));
+    const absl::Duration tick = std::max(
+        absl::Milliseconds(10), std::min(options_.heartbeat_interval, options_.lost_after / 4));
     while (true) {
       {
         absl::MutexLock lock(&mu_);
@@ -110,7 +110,8 @@ void WorkerRegistry::RefreshGaugesLocked() {
       counts[{KindLabel(k), v1::WorkerState_Name(s)}] = 0;
     }
   }
-  for (const auto& [id, w] : by_id_) ++counts[{KindLabel(w.kind()), v1::WorkerState_Name(w.state())}];
+  for (const auto& [id, w] : by_id_)
+    ++counts[{KindLabel(w.kind()), v1::WorkerState_Name(w.state())}];
   for (const auto& [key, n] : counts) {
     workers_.Add({{"kind", key.first}, {"state", key.second}}).Set(n);
   }
@@ -124,25 +125,28 @@ absl::Status WorkerRegistry::RegisterWorker(const rpc::Principal& caller,
     return s;
   };
   if (!ValidName(req.name())) {
-    return refuse("invalid", absl::InvalidArgumentError(absl::StrCat(
-        "name: must be 1..", kMaxNameBytes, " characters of [A-Za-z0-9._:-], got \"",
-        req.name().substr(0, kMaxNameBytes), "\"")));
+    return refuse("invalid",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "name: must be 1..", kMaxNameBytes, " characters of [A-Za-z0-9._:-], got \"",
+                      req.name().substr(0, kMaxNameBytes), "\"")));
   }
   if (req.incarnation() <= 0) {
-    return refuse("invalid", absl::InvalidArgumentError(
-        absl::StrCat("incarnation: must be > 0, got ", req.incarnation())));
+    return refuse("invalid", absl::InvalidArgumentError(absl::StrCat(
+                                 "incarnation: must be > 0, got ", req.incarnation())));
   }
   if (req.kind() != v1::TRAINER && req.kind() != v1::DATAWORKER) {
-    return refuse("invalid", absl::InvalidArgumentError(
-        absl::StrCat("kind: must be TRAINER or DATAWORKER, got ", static_cast<int>(req.kind()))));
+    return refuse("invalid",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "kind: must be TRAINER or DATAWORKER, got ", static_cast<int>(req.kind()))));
   }
   if (req.advertise_address().size() > kMaxFieldBytes || req.device().size() > kMaxFieldBytes) {
-    return refuse("invalid", absl::InvalidArgumentError(
-        absl::StrCat("advertise_address and device: must be at most ", kMaxFieldBytes, " bytes")));
+    return refuse("invalid",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "advertise_address and device: must be at most ", kMaxFieldBytes, " bytes")));
   }
   if (req.cpus() < 0) {
-    return refuse("invalid", absl::InvalidArgumentError(
-        absl::StrCat("cpus: must be >= 0, got ", req.cpus())));
+    return refuse("invalid",
+                  absl::InvalidArgumentError(absl::StrCat("cpus: must be >= 0, got ", req.cpus())));
   }
   absl::MutexLock lock(&mu_);
   const int64_t now = absl::ToUnixMillis(options_.now());
@@ -153,13 +157,14 @@ absl::Status WorkerRegistry::RegisterWorker(const rpc::Principal& caller,
   if (it != id_by_name_.end()) {
     v1::Worker& old = by_id_[it->second];
     if (!caller.is_admin() && old.principal() != caller.name) {
-      return refuse("owner", absl::PermissionDeniedError(absl::StrCat(
-          "worker name ", req.name(), " is registered by another principal")));
+      return refuse("owner",
+                    absl::PermissionDeniedError(absl::StrCat(
+                        "worker name ", req.name(), " is registered by another principal")));
     }
     if (req.incarnation() < old.incarnation()) {
       return refuse("stale", absl::FailedPreconditionError(absl::StrCat(
-          "worker ", req.name(), ": incarnation ", req.incarnation(),
-          " is older than the registered incarnation ", old.incarnation())));
+                                 "worker ", req.name(), ": incarnation ", req.incarnation(),
+                                 " is older than the registered incarnation ", old.incarnation())));
     }
     if (req.incarnation() == old.incarnation() && old.state() == v1::ALIVE) {
       // A retried registration: the same worker again.
@@ -170,9 +175,10 @@ absl::Status WorkerRegistry::RegisterWorker(const rpc::Principal& caller,
       return absl::OkStatus();
     }
     if (req.incarnation() == old.incarnation()) {
-      return refuse("stale", absl::FailedPreconditionError(absl::StrCat(
-          "worker ", req.name(), " incarnation ", req.incarnation(), " was declared ",
-          v1::WorkerState_Name(old.state()), ": register with a higher incarnation")));
+      return refuse(
+          "stale", absl::FailedPreconditionError(absl::StrCat(
+                       "worker ", req.name(), " incarnation ", req.incarnation(), " was declared ",
+                       v1::WorkerState_Name(old.state()), ": register with a higher incarnation")));
     }
     if (old.state() == v1::ALIVE) {
       old.set_state(v1::GONE);
@@ -256,8 +262,8 @@ int WorkerRegistry::CheckDeadlines() {
   for (auto& [id, w] : by_id_) {
     if (w.state() != v1::ALIVE || now - w.last_heartbeat_ms() <= lost_after) continue;
     w.set_state(v1::LOST);
-    w.set_message(absl::StrCat("no heartbeat for ", now - w.last_heartbeat_ms(),
-                               " ms (deadline ", lost_after, " ms)"));
+    w.set_message(absl::StrCat("no heartbeat for ", now - w.last_heartbeat_ms(), " ms (deadline ",
+                               lost_after, " ms)"));
     (void)PersistLocked(w);  // the in-memory state rules; the next change persists again
     lost_.Add({{"kind", KindLabel(w.kind())}}).Increment();
     ++n;
