@@ -21,7 +21,6 @@ namespace {
 
 using testing::CoordinatorProcess;
 using ::testing::HasSubstr;
-using testing::Run;
 using testing::RunResult;
 
 std::string Spec(const std::string& name) {
@@ -43,7 +42,7 @@ class CoordinatorProcessTest : public ::testing::Test {
                 const std::string& stdin_text = "") {
     std::vector<std::string> argv = {testing::BinDir() + "/vjepactl"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return Run(
+    return testing::Run(
         argv, absl::Seconds(60),
         {"VJEPA_COORDINATOR=" + c.address(), std::string("VJEPA_TOKEN=") + testing::kAliceToken},
         stdin_text);
@@ -106,11 +105,12 @@ TEST_F(CoordinatorProcessTest, ASecondCoordinatorOnTheSameDataDirIsRefused) {
   const std::string data = dir_.File("data");
   CoordinatorProcess first(data, dir_.File("tokens"));
   ASSERT_TRUE(first.ok()) << first.process().Log();
-  RunResult second = Run({testing::BinDir() + "/vjepa-coordinator", "--listen=127.0.0.1:0",
-                          "--data_dir=" + data, "--auth_tokens=" + dir_.File("tokens")});
+  RunResult second = testing::Run({testing::BinDir() + "/vjepa-coordinator", "--listen=127.0.0.1:0",
+                                   "--data_dir=" + data, "--auth_tokens=" + dir_.File("tokens")});
   EXPECT_EQ(second.exit_code, 2);
   EXPECT_THAT(second.err, HasSubstr("in use by another coordinator"));
-  RunResult no_tokens = Run({testing::BinDir() + "/vjepa-coordinator", "--data_dir=" + data + "2"});
+  RunResult no_tokens =
+      testing::Run({testing::BinDir() + "/vjepa-coordinator", "--data_dir=" + data + "2"});
   EXPECT_EQ(no_tokens.exit_code, 2);
   EXPECT_THAT(no_tokens.err, HasSubstr("--auth_tokens: must name a token file"));
 }
@@ -182,24 +182,25 @@ TEST_F(CoordinatorProcessTest, VjepactlDrivesTheJobApi) {
   EXPECT_EQ(nlohmann::json::parse(workers.out), nlohmann::json::array());
 
   // Another user sees none of alice's jobs.
-  RunResult bobs = Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(), "--token",
-                        testing::kBobToken, "get", "jobs", "-o", "json"});
+  RunResult bobs = testing::Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(),
+                                 "--token", testing::kBobToken, "get", "jobs", "-o", "json"});
   ASSERT_EQ(bobs.exit_code, 0) << bobs.err;
   EXPECT_EQ(nlohmann::json::parse(bobs.out), nlohmann::json::array());
-  RunResult unauthenticated = Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(),
-                                   "--token", "nope-nope-nope-nope", "get", "jobs"});
+  RunResult unauthenticated =
+      testing::Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(), "--token",
+                    "nope-nope-nope-nope", "get", "jobs"});
   EXPECT_NE(unauthenticated.exit_code, 0);
   EXPECT_THAT(unauthenticated.err, HasSubstr("UNAUTHENTICATED"));
 }
 
 TEST_F(CoordinatorProcessTest, VjepactlHelpListsTheVerbs) {
-  RunResult help = Run({testing::BinDir() + "/vjepactl", "--help"});
+  RunResult help = testing::Run({testing::BinDir() + "/vjepactl", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* verb : {"submit", "get", "describe", "cancel", "watch"}) {
     EXPECT_THAT(help.out, HasSubstr(verb));
   }
   for (const char* verb : {"submit", "get", "describe", "cancel", "watch"}) {
-    RunResult h = Run({testing::BinDir() + "/vjepactl", verb, "--help"});
+    RunResult h = testing::Run({testing::BinDir() + "/vjepactl", verb, "--help"});
     EXPECT_EQ(h.exit_code, 0) << verb;
     EXPECT_THAT(h.out, HasSubstr("-o")) << verb;
   }
@@ -233,7 +234,7 @@ TEST_F(CoordinatorProcessTest, TlsAndMutualTlsByFlags) {
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv = base;
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return Run(argv);
+    return testing::Run(argv);
   };
   RunResult no_cert = with({"get", "jobs", "--timeout", "5"});
   EXPECT_NE(no_cert.exit_code, 0);
@@ -241,8 +242,9 @@ TEST_F(CoordinatorProcessTest, TlsAndMutualTlsByFlags) {
                            "jobs", "-o", "json"});
   EXPECT_EQ(mutual.exit_code, 0) << mutual.err;
   EXPECT_EQ(mutual.out, "[]\n");
-  RunResult plaintext = Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(),
-                             "--token", testing::kAliceToken, "--timeout", "5", "get", "jobs"});
+  RunResult plaintext =
+      testing::Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(), "--token",
+                    testing::kAliceToken, "--timeout", "5", "get", "jobs"});
   EXPECT_NE(plaintext.exit_code, 0);
 }
 

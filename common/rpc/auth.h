@@ -1,5 +1,5 @@
-// Bearer-token authentication (ARCHITECTURE §7). Every adapter method of every service except
-// health starts with one `Authenticate(context, roles)` call:
+// Bearer-token authentication (docs/architecture.md §7). Every adapter method of every service
+// except health starts with one `Authenticate(context, roles)` call:
 //   ASSIGN_OR_RETURN(Principal p, auth_.Authenticate(ctx, {Role::kUser, Role::kAdmin}));
 // The token file holds one `TOKEN PRINCIPAL ROLE` per line (roles: admin, user, worker);
 // blank lines and lines starting with '#' are skipped.

@@ -9,7 +9,7 @@ using rpc::Authorized;
 using rpc::Principal;
 using rpc::Role;
 
-// Who may call what (ARCHITECTURE §7).
+// Who may call what (docs/architecture.md §7).
 #define USERS \
   { Role::kUser, Role::kAdmin }
 #define WORKERS \

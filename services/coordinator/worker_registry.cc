@@ -247,8 +247,8 @@ absl::Status WorkerRegistry::ListWorkers(const rpc::Principal& caller,
     out.push_back(&w);
   }
   std::sort(out.begin(), out.end(), [](const v1::Worker* a, const v1::Worker* b) {
-    return std::make_tuple(a->register_time_ms(), a->id()) <
-           std::make_tuple(b->register_time_ms(), b->id());
+    return std::make_tuple(a->register_time_ms(), a->name(), a->incarnation()) <
+           std::make_tuple(b->register_time_ms(), b->name(), b->incarnation());
   });
   for (const v1::Worker* w : out) *resp->add_workers() = *w;
   return absl::OkStatus();

@@ -1,0 +1,230 @@
+// vjepactl: flags and verbs (CLI11) turned into calls of cli/vjepactl/commands.h.
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "cli/vjepactl/commands.h"
+#include "common/rpc/client.h"
+#include "common/rpc/server.h"
+
+namespace vjepa::vjepactl {
+namespace {
+
+constexpr char kDefaultCoordinator[] = "127.0.0.1:50051";
+
+constexpr char kFooter[] =
+    R"(Global flags, before or after the verb (see 'vjepactl --help'): --coordinator, --token,
+--token-file, --timeout, --tls-ca, --tls-cert, --tls-key.
+Environment: VJEPA_COORDINATOR when --coordinator is not given (else 127.0.0.1:50051);
+VJEPA_TOKEN when neither --token nor --token-file is given.
+Exit codes: 0 success; 1 the coordinator refused the request, could not be reached, or a local
+check failed (errors print as "vjepactl: <CODE>: <message>"); 2 bad flags or arguments.)";
+
+constexpr char kWatchFooter[] =
+    R"(Streams the job's events (its history first) until the coordinator ends the stream after
+the event that makes the job terminal. Exits 0 on that clean end whatever the final state
+(SUCCEEDED, FAILED or CANCELLED: read it from the last event), 1 on an error. A stream cut by
+its --timeout deadline or by a transient error is reopened after the last event shown.)";
+
+// Usage errors (ours and CLI11's) print like this and exit with kExitUsage.
+int UsageError(const std::string& message) {
+  std::cerr << "vjepactl: " << message << "\nRun 'vjepactl --help' or 'vjepactl VERB --help'.\n";
+  return kExitUsage;
+}
+
+void AddOutputFlag(CLI::App* verb, std::string* output) {
+  verb->add_option("-o,--output", *output, "Output format: table, json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
+}
+
+struct GlobalFlags {
+  std::string coordinator;
+  std::string token;
+  std::string token_file;
+  double timeout_seconds = 30;
+  rpc::TlsFiles tls;
+};
+
+// Fills config.coordinator and config.token from the flags and the environment; returns an exit
+// code when it cannot.
+std::optional<int> ResolveConnection(const GlobalFlags& flags, CommandConfig& config) {
+  config.coordinator = flags.coordinator;
+  std::string source = "--coordinator";
+  if (config.coordinator.empty()) {
+    const char* env = std::getenv("VJEPA_COORDINATOR");
+    config.coordinator = env != nullptr && *env != '\0' ? env : kDefaultCoordinator;
+    source = "VJEPA_COORDINATOR";
+  }
+  if (absl::Status s = rpc::CheckHostPort(config.coordinator, source); !s.ok()) {
+    return UsageError(std::string(s.message()));
+  }
+
+  if (!flags.token_file.empty()) {
+    std::ifstream in(flags.token_file);
+    if (!in) {
+      return ReportError(
+          absl::NotFoundError(absl::StrCat("--token-file ", flags.token_file, ": cannot open")),
+          std::cerr);
+    }
+    std::string line;
+    std::getline(in, line);
+    config.token = std::string(absl::StripAsciiWhitespace(absl::string_view(line)));
+  } else if (!flags.token.empty()) {
+    config.token = flags.token;
+  } else if (const char* env = std::getenv("VJEPA_TOKEN"); env != nullptr) {
+    config.token = env;
+  }
+
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--tls-ca", &flags.tls.ca}, {"--tls-cert", &flags.tls.cert}, {"--tls-key", &flags.tls.key}};
+  for (const auto& [flag, path] : files) {
+    if (!path->empty() && !std::ifstream(*path)) {
+      return ReportError(absl::NotFoundError(absl::StrCat(flag, " ", *path, ": cannot open")),
+                         std::cerr);
+    }
+  }
+  if (flags.tls.cert.empty() != flags.tls.key.empty()) {
+    return UsageError("--tls-cert and --tls-key go together (a client certificate and its key)");
+  }
+  return std::nullopt;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app(
+      "vjepactl: submit, list, describe, cancel and watch V-JEPA training jobs on a "
+      "vjepa-train coordinator.",
+      "vjepactl");
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.footer(kFooter);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return absl::StrCat("vjepactl: ", e.what(),
+                        "\nRun 'vjepactl --help' or 'vjepactl VERB --help'.\n");
+  });
+
+  GlobalFlags flags;
+  auto* token = app.add_option("--token", flags.token, "Bearer token (default: $VJEPA_TOKEN)");
+  auto* token_file =
+      app.add_option("--token-file", flags.token_file, "File whose first line is the bearer token");
+  token->excludes(token_file);
+  app.add_option("--coordinator", flags.coordinator,
+                 absl::StrCat("Coordinator HOST:PORT (default: $VJEPA_COORDINATOR, else ",
+                              kDefaultCoordinator, ")"));
+  app.add_option("--timeout", flags.timeout_seconds,
+                 "Deadline of each request in seconds; transient failures are retried within it")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            double seconds = 0;
+            if (absl::SimpleAtod(text, &seconds) && seconds > 0 && seconds <= 1e7) return "";
+            return "must be a positive number of seconds, got \"" + text + "\"";
+          },
+          "SECONDS"))
+      ->capture_default_str();
+  app.add_option("--tls-ca", flags.tls.ca,
+                 "PEM CA of the coordinator's certificate (turns on TLS)");
+  app.add_option("--tls-cert", flags.tls.cert, "PEM client certificate, for mutual TLS");
+  app.add_option("--tls-key", flags.tls.key, "PEM key of the client certificate");
+
+  std::string output = "table";
+
+  SubmitOptions submit_options;
+  CLI::App* submit = app.add_subcommand("submit", "Submit a job from a job spec (YAML)");
+  submit->add_option("-f,--filename", submit_options.file, "Job spec file ('-' reads stdin)")
+      ->required();
+  submit->add_flag("--from-reference-config", submit_options.from_reference_config,
+                   "The file is a pretrain config of the reference implementation; convert it");
+  submit
+      ->add_option("--set", submit_options.overrides,
+                   "Override a spec key, e.g. --set optim.lr.peak=1e-3 (repeatable; the value is "
+                   "YAML)")
+      ->allow_extra_args(false);
+  submit->add_option("--request-id", submit_options.request_id,
+                     "Idempotence key (default: random); resubmitting with the same key returns "
+                     "the job created the first time");
+  AddOutputFlag(submit, &output);
+  submit->footer(absl::StrCat(
+      "The spec is validated here first (exit 1 with the spec's message when it is invalid), then "
+      "sent in canonical form.\nAn unavailable coordinator is retried within --timeout with the "
+      "same request id, so a retry never\ncreates a second job.\n\n",
+      kFooter));
+
+  CLI::App* get = app.add_subcommand("get", "List jobs or workers");
+  get->require_subcommand(1);
+  AddOutputFlag(get, &output);
+  CLI::App* get_jobs =
+      get->add_subcommand("jobs", "List your jobs (admins: all jobs), every state");
+  get_jobs->alias("job");
+  AddOutputFlag(get_jobs, &output);
+  CLI::App* get_workers = get->add_subcommand("workers", "List the registered workers");
+  get_workers->alias("worker");
+  AddOutputFlag(get_workers, &output);
+
+  std::string id;
+  CLI::App* describe = app.add_subcommand("describe", "Show one object in detail");
+  describe->require_subcommand(1);
+  AddOutputFlag(describe, &output);
+  CLI::App* describe_job = describe->add_subcommand("job", "Show a job and its canonical spec");
+  describe_job->add_option("ID", id, "Job id")->required();
+  AddOutputFlag(describe_job, &output);
+
+  std::string reason;
+  CLI::App* cancel = app.add_subcommand("cancel", "Cancel a job (idempotent)");
+  cancel->add_option("ID", id, "Job id")->required();
+  cancel->add_option("--reason", reason, "Why; recorded in the job's message");
+  AddOutputFlag(cancel, &output);
+
+  WatchOptions watch_options;
+  CLI::App* watch = app.add_subcommand("watch", "Stream a job's events until it ends");
+  watch->add_option("ID", watch_options.id, "Job id")->required();
+  watch
+      ->add_option("--after-seq", watch_options.after_seq,
+                   "Show only events after this sequence number")
+      ->check(CLI::NonNegativeNumber);
+  AddOutputFlag(watch, &output);
+  watch->footer(absl::StrCat(kWatchFooter, "\n\n", kFooter));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  CommandConfig config;
+  ParseOutputFormat(output, &config.output);
+  config.timeout = absl::Seconds(flags.timeout_seconds);
+  if (std::optional<int> code = ResolveConnection(flags, config)) return *code;
+
+  rpc::ClientOptions client;
+  client.address = config.coordinator;
+  client.token = config.token;
+  client.tls = flags.tls;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = rpc::MakeChannel(client);
+  if (!channel.ok()) return ReportError(channel.status(), std::cerr);
+  auto jobs = v1::JobService::NewStub(*channel);
+
+  if (*submit) return Submit(config, submit_options, jobs.get(), std::cin, std::cout, std::cerr);
+  if (*get_jobs) return GetJobs(config, jobs.get(), std::cout, std::cerr);
+  if (*get_workers) {
+    auto workers = v1::WorkerService::NewStub(*channel);
+    return GetWorkers(config, workers.get(), std::cout, std::cerr);
+  }
+  if (*describe_job) return DescribeJob(config, id, jobs.get(), std::cout, std::cerr);
+  if (*cancel) return CancelJob(config, id, reason, jobs.get(), std::cout, std::cerr);
+  if (*watch) return WatchJob(config, watch_options, jobs.get(), std::cout, std::cerr);
+  return UsageError("no verb given");
+}
+
+}  // namespace
+}  // namespace vjepa::vjepactl
+
+int main(int argc, char** argv) { return vjepa::vjepactl::Main(argc, argv); }
