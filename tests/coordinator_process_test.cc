@@ -15,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/test_cluster.h"
 #include "vjepa/v1/job.grpc.pb.h"
+#include "vjepa/v1/worker.grpc.pb.h"
 
 namespace vjepa {
 namespace {
@@ -162,6 +163,13 @@ TEST_F(CoordinatorProcessTest, VjepactlDrivesTheJobApi) {
   RunResult cancelled = Ctl(c, {"cancel", id, "-o", "json"});
   ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(nlohmann::json::parse(cancelled.out)["state"], "CANCELLED");
+  RunResult only_cancelled = Ctl(c, {"get", "jobs", "--state", "CANCELLED", "-o", "json"});
+  ASSERT_EQ(only_cancelled.exit_code, 0) << only_cancelled.err;
+  auto cancelled_list = nlohmann::json::parse(only_cancelled.out);
+  ASSERT_EQ(cancelled_list.size(), 1u);
+  EXPECT_EQ(cancelled_list[0]["id"], id);
+  RunResult bad_state = Ctl(c, {"get", "jobs", "--state", "DONE"});
+  EXPECT_EQ(bad_state.exit_code, 2);
   // The job is over, so watch replays its events and ends by itself.
   RunResult watched = Ctl(c, {"watch", id, "-o", "json"});
   ASSERT_EQ(watched.exit_code, 0) << watched.err;
@@ -191,6 +199,56 @@ TEST_F(CoordinatorProcessTest, VjepactlDrivesTheJobApi) {
                     "nope-nope-nope-nope", "get", "jobs"});
   EXPECT_NE(unauthenticated.exit_code, 0);
   EXPECT_THAT(unauthenticated.err, HasSubstr("UNAUTHENTICATED"));
+}
+
+TEST_F(CoordinatorProcessTest, ASilentWorkerShowsAsLostInGetWorkers) {
+  CoordinatorProcess c(dir_.File("data"), dir_.File("tokens"),
+                       {"--heartbeat_interval=100ms", "--worker_lost_after=1500ms"});
+  ASSERT_TRUE(c.ok()) << c.process().Log();
+  auto channel = rpc::MakeChannel({c.address()});
+  ASSERT_OK(channel.status());
+  auto workers = v1::WorkerService::NewStub(*channel);
+  auto register_worker = [&](const std::string& name) {
+    auto ctx = rpc::MakeContext(testing::kWorkerToken, absl::Seconds(30));
+    v1::RegisterWorkerRequest req;
+    req.set_name(name);
+    req.set_incarnation(1);
+    req.set_kind(v1::DATAWORKER);
+    req.set_advertise_address("127.0.0.1:1");
+    v1::RegisterWorkerResponse resp;
+    EXPECT_TRUE(workers->RegisterWorker(ctx.get(), req, &resp).ok());
+    EXPECT_EQ(resp.heartbeat_interval_ms(), 100);
+    return resp.worker().id();
+  };
+  const std::string beating = register_worker("dw-beating");
+  const std::string silent = register_worker("dw-silent");
+  // Keep one worker beating while the other stays silent past its deadline.
+  auto states = [&] {
+    RunResult r = Ctl(c, {"get", "workers", "-o", "json"});
+    std::map<std::string, std::string> out;
+    if (r.exit_code != 0) return out;
+    for (const auto& w : nlohmann::json::parse(r.out)) out[w["name"]] = w["state"];
+    return out;
+  };
+  const bool lost = testing::WaitFor(
+      [&] {
+        auto ctx = rpc::MakeContext(testing::kWorkerToken, absl::Seconds(30));
+        v1::HeartbeatRequest hb;
+        hb.set_worker_id(beating);
+        v1::HeartbeatResponse resp;
+        EXPECT_TRUE(workers->Heartbeat(ctx.get(), hb, &resp).ok());
+        return states()["dw-silent"] == "LOST";
+      },
+      absl::Seconds(60));
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(states()["dw-beating"], "ALIVE");
+  // The lost worker is told to register again.
+  auto ctx = rpc::MakeContext(testing::kWorkerToken, absl::Seconds(30));
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id(silent);
+  v1::HeartbeatResponse resp;
+  EXPECT_EQ(workers->Heartbeat(ctx.get(), hb, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(CoordinatorProcessTest, VjepactlHelpListsTheVerbs) {

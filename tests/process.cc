@@ -78,8 +78,11 @@ int WaitPid(pid_t pid, absl::Duration timeout, int* raw) {
 }  // namespace
 
 std::string BinDir() {
-  const char* d = std::getenv("VJEPA_BIN_DIR");
-  return d ? d : "build/bin";
+  if (const char* d = std::getenv("VJEPA_BIN_DIR")) return d;
+  // Tests live in <build>/tests/, binaries in <build>/bin/.
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "build/bin" : (self.parent_path().parent_path() / "bin").string();
 }
 
 std::string SourceDir() {

@@ -117,12 +117,14 @@ absl::Status DoSubmit(const CommandConfig& config, const SubmitOptions& options,
   return absl::OkStatus();
 }
 
-absl::Status DoGetJobs(const CommandConfig& config, v1::JobService::StubInterface* jobs,
-                       std::ostream& out) {
+absl::Status DoGetJobs(const CommandConfig& config, const JobsFilter& filter,
+                       v1::JobService::StubInterface* jobs, std::ostream& out) {
   std::vector<v1::Job> all;
   std::string page_token;
   do {
     v1::ListJobsRequest request;
+    for (v1::JobState state : filter.states) request.add_states(state);
+    request.set_owner(filter.owner);
     request.set_page_token(page_token);
     v1::ListJobsResponse response;
     RETURN_IF_ERROR(Call(config, "ListJobs", [&](grpc::ClientContext* context) {
@@ -305,7 +307,12 @@ int Submit(const CommandConfig& config, const SubmitOptions& options,
 
 int GetJobs(const CommandConfig& config, v1::JobService::StubInterface* jobs, std::ostream& out,
             std::ostream& err) {
-  return ReportError(DoGetJobs(config, jobs, out), err);
+  return GetJobs(config, JobsFilter(), jobs, out, err);
+}
+
+int GetJobs(const CommandConfig& config, const JobsFilter& filter,
+            v1::JobService::StubInterface* jobs, std::ostream& out, std::ostream& err) {
+  return ReportError(DoGetJobs(config, filter, jobs, out), err);
 }
 
 int GetWorkers(const CommandConfig& config, v1::WorkerService::StubInterface* workers,

@@ -42,6 +42,12 @@ struct SubmitOptions {
   std::string request_id;              // empty: a fresh random one
 };
 
+// Filters of `get jobs`; empty: every job the caller may see.
+struct JobsFilter {
+  std::vector<v1::JobState> states;  // any of these
+  std::string owner;                 // admins: this owner's jobs only
+};
+
 struct WatchOptions {
   std::string id;
   int64_t after_seq = 0;
@@ -55,6 +61,8 @@ int Submit(const CommandConfig& config, const SubmitOptions& options,
            std::ostream& err);
 int GetJobs(const CommandConfig& config, v1::JobService::StubInterface* jobs, std::ostream& out,
             std::ostream& err);
+int GetJobs(const CommandConfig& config, const JobsFilter& filter,
+            v1::JobService::StubInterface* jobs, std::ostream& out, std::ostream& err);
 int GetWorkers(const CommandConfig& config, v1::WorkerService::StubInterface* workers,
                std::ostream& out, std::ostream& err);
 int DescribeJob(const CommandConfig& config, const std::string& id,

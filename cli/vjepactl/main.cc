@@ -164,6 +164,18 @@ int Main(int argc, char** argv) {
       get->add_subcommand("jobs", "List your jobs (admins: all jobs), every state");
   get_jobs->alias("job");
   AddOutputFlag(get_jobs, &output);
+  std::vector<std::string> state_names;
+  JobsFilter jobs_filter;
+  get_jobs
+      ->add_option("--state", state_names,
+                   "Only jobs in these states (repeatable or comma-separated), e.g. "
+                   "--state PENDING,RUNNING")
+      ->delimiter(',')
+      ->check(CLI::IsMember(
+          {"PENDING", "SCHEDULED", "RUNNING", "RESTARTING", "SUCCEEDED", "FAILED", "CANCELLED"},
+          CLI::ignore_case));
+  get_jobs->add_option("--owner", jobs_filter.owner,
+                       "Only this owner's jobs (admins; users see only their own)");
   CLI::App* get_workers = get->add_subcommand("workers", "List the registered workers");
   get_workers->alias("worker");
   AddOutputFlag(get_workers, &output);
@@ -213,7 +225,16 @@ int Main(int argc, char** argv) {
   auto jobs = v1::JobService::NewStub(*channel);
 
   if (*submit) return Submit(config, submit_options, jobs.get(), std::cin, std::cout, std::cerr);
-  if (*get_jobs) return GetJobs(config, jobs.get(), std::cout, std::cerr);
+  if (*get_jobs) {
+    for (const std::string& name : state_names) {
+      v1::JobState state;
+      if (!v1::JobState_Parse(absl::AsciiStrToUpper(name), &state)) {
+        return UsageError("--state: unknown job state " + name);
+      }
+      jobs_filter.states.push_back(state);
+    }
+    return GetJobs(config, jobs_filter, jobs.get(), std::cout, std::cerr);
+  }
   if (*get_workers) {
     auto workers = v1::WorkerService::NewStub(*channel);
     return GetWorkers(config, workers.get(), std::cout, std::cerr);
