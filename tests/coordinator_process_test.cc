@@ -266,18 +266,7 @@ TEST_F(CoordinatorProcessTest, VjepactlHelpListsTheVerbs) {
 
 TEST_F(CoordinatorProcessTest, TlsAndMutualTlsByFlags) {
   const std::string d = dir_.path();
-  const std::string script = absl::StrCat(
-      "set -e; cd ", d, "; exec >openssl.log 2>&1;",
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out "
-      "ca.pem;",
-      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;",
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr;",
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "
-      "san.ext -out server.pem;",
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=alice -keyout client.key -out client.csr;",
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out "
-      "client.pem;");
-  ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
+  ASSERT_TRUE(testing::MakeTestCertificates(d, "alice")) << "openssl failed";
   CoordinatorProcess c(dir_.File("data"), dir_.File("tokens"),
                        {"--tls_cert=" + d + "/server.pem", "--tls_key=" + d + "/server.key",
                         "--tls_client_ca=" + d + "/ca.pem"});

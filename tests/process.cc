@@ -168,20 +168,4 @@ int ReadPortFile(const std::string& path) {
   return port;
 }
 
-ScratchDir::ScratchDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "vjepa-test-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  path_ = made ? made : tmpl;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-void ScratchDir::Write(const std::string& name, const std::string& text) const {
-  std::ofstream out(File(name), std::ios::trunc);
-  out << text;
-}
-
 }  // namespace vjepa::testing

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/testing/testing.h"
 
 namespace vjepa::testing {
 
@@ -51,19 +52,6 @@ bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
 
 // Reads a port file written by a service's --port_file; 0 while absent.
 int ReadPortFile(const std::string& path);
-
-// A fresh temporary directory, removed by the destructor.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  void Write(const std::string& name, const std::string& text) const;
-
- private:
-  std::string path_;
-};
 
 }  // namespace vjepa::testing
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/client.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -90,28 +91,11 @@ TEST(RpcServer, RejectsBadListenAddresses) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("vjepa-tls-", getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->random_seed());
-    std::filesystem::create_directories(dir_);
-    const std::string d = dir_.string();
-    const std::string script = absl::StrCat(
-        "set -e; cd ", d, "; exec >openssl.log 2>&1;",
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out "
-        "ca.pem;",
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
-        "server.csr;",
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-        "-extfile san.ext -out server.pem;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout client.key -out client.csr;",
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out "
-        "client.pem;");
-    ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed; see " << d << "/openssl.log";
+    ASSERT_TRUE(vjepa::testing::MakeTestCertificates(dir_.path()))
+        << "openssl failed; see " << dir_.File("openssl.log");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string F(const char* name) { return (dir_ / name).string(); }
-  std::filesystem::path dir_;
+  std::string F(const char* name) { return dir_.File(name); }
+  vjepa::testing::ScratchDir dir_;
 };
 
 TEST_F(TlsTest, ServesTlsAndRequiresClientCertificatesWithAClientCa) {

@@ -1,12 +1,12 @@
 #include "services/coordinator/job_manager.h"
 
-#include <random>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec/job_spec.h"
 #include "common/status/status_macros.h"
+#include "services/coordinator/ids.h"
 
 namespace vjepa::coordinator {
 namespace {
@@ -36,15 +36,6 @@ bool Allowed(v1::JobState from, v1::JobState to) {
     default:
       return false;
   }
-}
-
-std::string NewJobId() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "j-";
-  uint64_t r = rng();
-  for (int i = 0; i < 10; ++i, r >>= 4) id.push_back(kHex[r & 15]);
-  return id;
 }
 
 }  // namespace
@@ -142,7 +133,7 @@ absl::Status JobManager::SubmitJob(const rpc::Principal& caller, const v1::Submi
   event.set_message(absl::StrCat("job submitted by ", caller.name));
   absl::Status s;
   for (int attempt = 0; attempt < 3; ++attempt) {  // a fresh id on the (unlikely) collision
-    job.set_id(NewJobId());
+    job.set_id(NewId("j-"));
     s = store_->InsertJob(job, event);
     if (s.ok()) break;
   }

@@ -5,9 +5,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/coordinator/test_util.h"
 
 namespace vjepa::coordinator {
 namespace {
@@ -58,7 +58,7 @@ class JobManagerTest : public ::testing::Test {
     return ids;
   }
 
-  TempDir dir_;
+  testing::ScratchDir dir_;
   metrics::Registry registry_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<JobManager> jobs_;

@@ -1,28 +1,19 @@
 #include "services/coordinator/worker_registry.h"
 
 #include <algorithm>
-#include <random>
 #include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "services/coordinator/ids.h"
 
 namespace vjepa::coordinator {
 namespace {
 
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxFieldBytes = 256;
-
-std::string NewWorkerId() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "w-";
-  uint64_t r = rng();
-  for (int i = 0; i < 10; ++i, r >>= 4) id.push_back(kHex[r & 15]);
-  return id;
-}
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameBytes) return false;
@@ -188,7 +179,7 @@ absl::Status WorkerRegistry::RegisterWorker(const rpc::Principal& caller,
   }
 
   v1::Worker w;
-  w.set_id(NewWorkerId());
+  w.set_id(NewId("w-"));
   w.set_name(req.name());
   w.set_incarnation(req.incarnation());
   w.set_kind(req.kind());

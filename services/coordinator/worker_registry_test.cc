@@ -1,9 +1,9 @@
 #include "services/coordinator/worker_registry.h"
 
 #include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/coordinator/test_util.h"
 
 namespace vjepa::coordinator {
 namespace {
@@ -62,7 +62,7 @@ class WorkerRegistryTest : public ::testing::Test {
     return {resp.workers().begin(), resp.workers().end()};
   }
 
-  TempDir dir_;
+  testing::ScratchDir dir_;
   absl::Time now_ = absl::FromUnixSeconds(1'000'000);
   std::unique_ptr<Store> store_;
   std::unique_ptr<metrics::Registry> metrics_;
