@@ -117,7 +117,9 @@ TEST_F(CoordinatorProcessTest, ASecondCoordinatorOnTheSameDataDirIsRefused) {
 }
 
 TEST_F(CoordinatorProcessTest, VjepactlDrivesTheJobApi) {
-  CoordinatorProcess c(dir_.File("data"), dir_.File("tokens"));
+  CoordinatorProcess c(
+      dir_.File("data"), dir_.File("tokens"),
+      {"--metrics_listen=127.0.0.1:0", "--metrics_port_file=" + dir_.File("metrics_port")});
   ASSERT_TRUE(c.ok()) << c.process().Log();
 
   RunResult empty = Ctl(c, {"get", "jobs", "-o", "json"});
@@ -188,6 +190,17 @@ TEST_F(CoordinatorProcessTest, VjepactlDrivesTheJobApi) {
   RunResult workers = Ctl(c, {"get", "workers", "-o", "json"});
   ASSERT_EQ(workers.exit_code, 0) << workers.err;
   EXPECT_EQ(nlohmann::json::parse(workers.out), nlohmann::json::array());
+
+  // What happened is on /metrics.
+  const int metrics_port = testing::ReadPortFile(dir_.File("metrics_port"));
+  ASSERT_GT(metrics_port, 0);
+  RunResult scraped = testing::Run(
+      {"/usr/bin/curl", "-sf", absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics")});
+  ASSERT_EQ(scraped.exit_code, 0) << scraped.err;
+  EXPECT_THAT(scraped.out, HasSubstr("vjepa_coordinator_jobs_submitted_total 3"));
+  EXPECT_THAT(scraped.out, HasSubstr("vjepa_coordinator_jobs{state=\"CANCELLED\"} 1"));
+  EXPECT_THAT(scraped.out, HasSubstr("vjepa_coordinator_rpc_handled_total{code=\"NOT_FOUND\","
+                                     "method=\"/vjepa.v1.JobService/GetJob\"} 1"));
 
   // Another user sees none of alice's jobs.
   RunResult bobs = testing::Run({testing::BinDir() + "/vjepactl", "--coordinator", c.address(),
