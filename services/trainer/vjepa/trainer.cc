@@ -1,0 +1,269 @@
+#include "services/trainer/vjepa/trainer.h"
+
+#include <c10/util/string_utils.h>
+#include <torch/nn/functional/normalization.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <chrono>
+#include <map>
+
+namespace vjepa::jepa {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// The reference's rule: biases and 1-D parameters get no weight decay.
+bool DecayOf(const std::string& name, const torch::Tensor& p) {
+  return name.find("bias") == std::string::npos && p.dim() != 1;
+}
+
+// Per-token normalised pixels (MAE): each token's P values, after the ImageNet normalisation,
+// shifted to mean 0 and scaled to variance 1.
+torch::Tensor PixelTargets(const torch::Tensor& tokens_u8) {
+  torch::Tensor x = model::NormalizeTokens(tokens_u8);
+  torch::Tensor mean = x.mean(-1, /*keepdim=*/true);
+  torch::Tensor var = x.var(-1, /*unbiased=*/false, /*keepdim=*/true);
+  return (x - mean) / (var + 1e-6).sqrt();
+}
+
+std::string ParamKey(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainerConfig& config, torch::Device device)
+    : config_(config), device_(device) {}
+
+core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& config,
+                                                         torch::Device device) {
+  CORE_RETURN_IF_ERROR(model::Validate(config.predictor, config.vit));
+  if (config.schedule.warmup_steps < 0 || config.schedule.length <= 0) {
+    return core::InvalidArgumentError("schedule: warmup must be >= 0 and length > 0");
+  }
+  std::unique_ptr<Trainer> t(new Trainer(config, device));
+  t->encoder_ = model::VisionTransformer(config.vit);
+  t->target_ = model::VisionTransformer(config.vit);
+  model::PredictorConfig pc = config.predictor;
+  if (config.target == Target::kPixels) pc.output_dim = config.vit.token_values();
+  t->predictor_ = model::Predictor(config.vit, pc);
+  {
+    // The target encoder starts as a copy of the context encoder and is never trained.
+    torch::NoGradGuard no_grad;
+    auto src = t->encoder_->named_parameters();
+    for (auto& item : t->target_->named_parameters()) {
+      item.value().copy_(src[item.key()]);
+      item.value().set_requires_grad(false);
+    }
+  }
+  t->encoder_->to(device);
+  t->target_->to(device);
+  t->predictor_->to(device);
+
+  std::vector<torch::Tensor> groups[4];  // enc decay, pred decay, enc no decay, pred no decay
+  for (const auto& [name, p] : t->OptimizedParameters()) {
+    const bool predictor = name.rfind("predictor.", 0) == 0;
+    groups[(DecayOf(name, p) ? 0 : 2) + (predictor ? 1 : 0)].push_back(p);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  for (auto& g : groups) {
+    auto options = std::make_unique<torch::optim::AdamWOptions>(config.schedule.lr_start);
+    options->betas({config.beta1, config.beta2}).eps(config.eps).weight_decay(0);
+    param_groups.emplace_back(g, std::move(options));
+  }
+  t->optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(param_groups));
+  return t;
+}
+
+NamedTensors Trainer::OptimizedParameters() const {
+  NamedTensors out;
+  for (const auto& item : encoder_->named_parameters()) {
+    if (item.value().requires_grad()) out.emplace_back("encoder." + item.key(), item.value());
+  }
+  for (const auto& item : predictor_->named_parameters()) {
+    if (item.value().requires_grad()) out.emplace_back("predictor." + item.key(), item.value());
+  }
+  return out;
+}
+
+core::Status Trainer::CheckBatch(const Batch& batch) const {
+  const auto& v = config_.vit;
+  const torch::Tensor& t = batch.tokens;
+  if (!t.defined() || t.dim() != 3 || t.scalar_type() != torch::kUInt8 ||
+      t.size(1) != v.num_tokens() || t.size(2) != v.token_values()) {
+    return core::InvalidArgumentError(
+        "batch tokens: expected uint8 [B, " + std::to_string(v.num_tokens()) + ", " +
+        std::to_string(v.token_values()) + "], got " +
+        (t.defined() ? c10::str(t.scalar_type(), " ", t.sizes()) : std::string("nothing")));
+  }
+  if (static_cast<int64_t>(batch.masks.size()) != config_.predictor.num_mask_tokens) {
+    return core::InvalidArgumentError("batch masks: expected " +
+                                      std::to_string(config_.predictor.num_mask_tokens) +
+                                      " mask configs, got " + std::to_string(batch.masks.size()));
+  }
+  for (size_t i = 0; i < batch.masks.size(); ++i) {
+    for (const torch::Tensor* idx : {&batch.masks[i].context, &batch.masks[i].target}) {
+      const char* what = idx == &batch.masks[i].context ? "context" : "target";
+      if (!idx->defined() || idx->dim() != 2 || idx->size(0) != t.size(0) || idx->size(1) < 1 ||
+          idx->scalar_type() != torch::kInt64) {
+        return core::InvalidArgumentError(
+            "batch mask " + std::to_string(i) + " " + what +
+            ": expected int64 [B, K >= 1] with B = " + std::to_string(t.size(0)));
+      }
+      if (idx->min().item<int64_t>() < 0 || idx->max().item<int64_t>() >= v.num_tokens()) {
+        return core::InvalidArgumentError("batch mask " + std::to_string(i) + " " + what +
+                                          ": token index out of [0, " +
+                                          std::to_string(v.num_tokens()) + ")");
+      }
+    }
+  }
+  return core::OkStatus();
+}
+
+core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
+  CORE_RETURN_IF_ERROR(CheckBatch(batch));
+  StepStats stats;
+  stats.update = updates_ + 1;
+  const ScheduleValues sched = ScheduleAt(config_.schedule, stats.update);
+  stats.lr = sched.lr;
+  stats.wd = sched.wd;
+  stats.momentum = sched.momentum;
+  auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(groups[g].options());
+    o.lr(sched.lr).weight_decay(g < 2 ? sched.wd : 0.0);
+  }
+
+  const torch::Tensor tokens = batch.tokens.to(device_);
+  auto start = Clock::now();
+  torch::Tensor targets;
+  {
+    torch::NoGradGuard no_grad;
+    if (config_.target == Target::kFeatures) {
+      targets = target_->forward(tokens);
+      targets = torch::nn::functional::layer_norm(
+          targets, torch::nn::functional::LayerNormFuncOptions({targets.size(-1)}).eps(1e-5));
+    } else {
+      targets = PixelTargets(tokens);
+    }
+  }
+  stats.target_s = Seconds(start);
+
+  torch::Tensor loss = torch::zeros({}, torch::TensorOptions().device(device_));
+  for (size_t i = 0; i < batch.masks.size(); ++i) {
+    const torch::Tensor ctx = batch.masks[i].context.to(device_);
+    const torch::Tensor tgt = batch.masks[i].target.to(device_);
+    start = Clock::now();
+    torch::Tensor z = encoder_->forward(tokens, ctx);
+    stats.context_s += Seconds(start);
+    start = Clock::now();
+    torch::Tensor pred = predictor_->forward(z, ctx, tgt, static_cast<int64_t>(i));
+    stats.predictor_s += Seconds(start);
+    torch::Tensor li = (pred - model::GatherTokens(targets, tgt)).abs();
+    if (config_.loss_exponent != 1.0) li = li.pow(config_.loss_exponent);
+    li = li.mean() / config_.loss_exponent;
+    stats.loss_per_mask.push_back(li.item<double>());
+    loss = loss + li;
+  }
+  loss = loss / static_cast<double>(batch.masks.size());
+  stats.loss = loss.item<double>();
+
+  start = Clock::now();
+  optimizer_->zero_grad();
+  loss.backward();
+  stats.backward_s = Seconds(start);
+
+  start = Clock::now();
+  if (config_.clip > 0 && stats.update >= config_.clip_start_update) {
+    std::vector<torch::Tensor> enc, pred;
+    for (const auto& [name, p] : OptimizedParameters()) {
+      (name.rfind("predictor.", 0) == 0 ? pred : enc).push_back(p);
+    }
+    stats.encoder_grad_norm = torch::nn::utils::clip_grad_norm_(enc, config_.clip);
+    stats.predictor_grad_norm = torch::nn::utils::clip_grad_norm_(pred, config_.clip);
+  }
+  optimizer_->step();
+  {
+    torch::NoGradGuard no_grad;
+    const double m = sched.momentum;
+    auto src = encoder_->parameters();
+    auto dst = target_->parameters();
+    for (size_t i = 0; i < dst.size(); ++i) dst[i].mul_(m).add_(src[i].detach(), 1.0 - m);
+  }
+  stats.optimizer_s = Seconds(start);
+  ++updates_;
+  return stats;
+}
+
+NamedTensors Trainer::State() const {
+  NamedTensors out;
+  for (const auto& item : encoder_->named_parameters()) {
+    out.emplace_back("encoder." + item.key(), item.value().detach());
+  }
+  for (const auto& item : predictor_->named_parameters()) {
+    out.emplace_back("predictor." + item.key(), item.value().detach());
+  }
+  for (const auto& item : target_->named_parameters()) {
+    out.emplace_back("target_encoder." + item.key(), item.value().detach());
+  }
+  const auto& state = optimizer_->state();
+  for (const auto& [name, p] : OptimizedParameters()) {
+    auto it = state.find(ParamKey(p));
+    if (it == state.end()) continue;  // no step taken yet
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    out.emplace_back("optim.exp_avg." + name, s.exp_avg());
+    out.emplace_back("optim.exp_avg_sq." + name, s.exp_avg_sq());
+    out.emplace_back("optim.step." + name, torch::tensor({s.step()}, torch::kInt64));
+  }
+  return out;
+}
+
+core::Status Trainer::LoadState(const NamedTensors& state, int64_t updates) {
+  std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
+  torch::NoGradGuard no_grad;
+  auto load = [&](torch::nn::Module& m, const std::string& prefix) -> core::Status {
+    for (auto& item : m.named_parameters()) {
+      auto it = by_name.find(prefix + item.key());
+      if (it == by_name.end())
+        return core::NotFoundError("checkpoint: no tensor " + prefix + item.key());
+      if (it->second.sizes() != item.value().sizes()) {
+        return core::InvalidArgumentError(c10::str("checkpoint: ", prefix, item.key(),
+                                                   " has shape ", it->second.sizes(),
+                                                   ", the model needs ", item.value().sizes()));
+      }
+      item.value().copy_(it->second);
+    }
+    return core::OkStatus();
+  };
+  CORE_RETURN_IF_ERROR(load(*encoder_, "encoder."));
+  CORE_RETURN_IF_ERROR(load(*predictor_, "predictor."));
+  CORE_RETURN_IF_ERROR(load(*target_, "target_encoder."));
+  auto& opt_state = optimizer_->state();
+  opt_state.clear();
+  for (const auto& [name, p] : OptimizedParameters()) {
+    auto avg = by_name.find("optim.exp_avg." + name);
+    auto sq = by_name.find("optim.exp_avg_sq." + name);
+    auto step = by_name.find("optim.step." + name);
+    if (avg == by_name.end() || sq == by_name.end() || step == by_name.end()) {
+      if (updates == 0) continue;
+      return core::NotFoundError("checkpoint: no optimizer state for " + name);
+    }
+    if (avg->second.sizes() != p.sizes() || sq->second.sizes() != p.sizes()) {
+      return core::InvalidArgumentError("checkpoint: optimizer state of " + name +
+                                        " does not match its parameter's shape");
+    }
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step->second.item<int64_t>());
+    s->exp_avg(avg->second.to(p.device()).clone());
+    s->exp_avg_sq(sq->second.to(p.device()).clone());
+    opt_state[ParamKey(p)] = std::move(s);
+  }
+  updates_ = updates;
+  return core::OkStatus();
+}
+
+}  // namespace vjepa::jepa

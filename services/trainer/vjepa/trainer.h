@@ -1,0 +1,99 @@
+// One V-JEPA training step (docs/vjepa-spec.md §4): the EMA target encoder on every token without
+// grad, layer-normed; per mask config the context encoder on the context tokens and the
+// predictor at the target positions; L1 (|.|^exponent) averaged over the mask configs; AdamW
+// with four parameter groups; gradient clipping from the configured update on; the EMA update.
+#ifndef VJEPA_SERVICES_TRAINER_VJEPA_TRAINER_H_
+#define VJEPA_SERVICES_TRAINER_VJEPA_TRAINER_H_
+
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/core/status.h"
+#include "services/trainer/model/predictor.h"
+#include "services/trainer/model/vit.h"
+#include "services/trainer/vjepa/schedules.h"
+
+namespace vjepa::jepa {
+
+// One mask config's index lists for the batch: int64 [B, Kc] and [B, Kt].
+struct MaskIndices {
+  torch::Tensor context;
+  torch::Tensor target;
+};
+
+// A batch as the dataworker sends it: uint8 tokens [B, N, P] and one MaskIndices per mask
+// config, in spec order.
+struct Batch {
+  torch::Tensor tokens;
+  std::vector<MaskIndices> masks;
+};
+
+enum class Target { kFeatures, kPixels };
+
+struct TrainerConfig {
+  model::VitConfig vit;
+  model::PredictorConfig predictor;
+  ScheduleConfig schedule;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double clip = 10.0;                 // 0: never clip
+  int64_t clip_start_update = 12301;  // clip from this update on (docs/vjepa-spec.md §9)
+  double loss_exponent = 1.0;
+  Target target = Target::kFeatures;
+};
+
+struct StepStats {
+  int64_t update = 0;  // the update this step made (1-based)
+  double loss = 0;
+  std::vector<double> loss_per_mask;
+  double lr = 0, wd = 0, momentum = 0;
+  double encoder_grad_norm = 0, predictor_grad_norm = 0;  // 0 before clipping starts
+  // Where the time went, in seconds.
+  double target_s = 0, context_s = 0, predictor_s = 0, backward_s = 0, optimizer_s = 0;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+class Trainer {
+ public:
+  static core::StatusOr<std::unique_ptr<Trainer>> Create(const TrainerConfig& config,
+                                                         torch::Device device = torch::kCPU);
+
+  // Checks the batch's shapes and index ranges, then trains on it.
+  core::StatusOr<StepStats> Step(const Batch& batch);
+  // Updates done so far (the data position: the next step consumes batch `updates()`).
+  int64_t updates() const { return updates_; }
+
+  model::VisionTransformer& encoder() { return encoder_; }
+  model::VisionTransformer& target_encoder() { return target_; }
+  model::Predictor& predictor() { return predictor_; }
+  const TrainerConfig& config() const { return config_; }
+
+  // Everything a resume needs, under the checkpoint names: encoder.*, predictor.*,
+  // target_encoder.* (the reference state_dict keys) and optim.{exp_avg,exp_avg_sq}.<group
+  // param name>, optim.step (one int64 per parameter).
+  NamedTensors State() const;
+  core::Status LoadState(const NamedTensors& state, int64_t updates);
+
+ private:
+  Trainer(const TrainerConfig& config, torch::Device device);
+  core::Status CheckBatch(const Batch& batch) const;
+  // (name, parameter) of the trainable parameters, in optimizer order.
+  NamedTensors OptimizedParameters() const;
+
+  TrainerConfig config_;
+  torch::Device device_;
+  model::VisionTransformer encoder_{nullptr}, target_{nullptr};
+  model::Predictor predictor_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t updates_ = 0;
+};
+
+}  // namespace vjepa::jepa
+
+#endif  // VJEPA_SERVICES_TRAINER_VJEPA_TRAINER_H_
