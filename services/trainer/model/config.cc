@@ -1,5 +1,9 @@
 #include "services/trainer/model/config.h"
 
+#include <cstdlib>
+#include <sstream>
+#include <type_traits>
+
 namespace vjepa::model {
 
 core::StatusOr<VitConfig> VitPreset(const std::string& name) {
@@ -34,6 +38,65 @@ core::StatusOr<VitConfig> VitPreset(const std::string& name) {
   return core::InvalidArgumentError("model preset: unknown \"" + name +
                                     "\" (nano, vit_tiny, vit_small, vit_base, vit_large, "
                                     "vit_huge, vit_giant)");
+}
+
+std::map<std::string, std::string> ToMetadata(const VitConfig& v, const PredictorConfig& p) {
+  auto num = [](double x) {
+    std::ostringstream s;
+    s.precision(17);
+    s << x;
+    return s.str();
+  };
+  return {
+      {"model.embed_dim", std::to_string(v.embed_dim)},
+      {"model.depth", std::to_string(v.depth)},
+      {"model.heads", std::to_string(v.heads)},
+      {"model.mlp_ratio", num(v.mlp_ratio)},
+      {"model.frames", std::to_string(v.frames)},
+      {"model.crop", std::to_string(v.crop)},
+      {"model.patch", std::to_string(v.patch)},
+      {"model.tubelet", std::to_string(v.tubelet)},
+      {"model.uniform_power", v.uniform_power ? "true" : "false"},
+      {"predictor.width", std::to_string(p.width)},
+      {"predictor.depth", std::to_string(p.depth)},
+      {"predictor.heads", std::to_string(p.heads)},
+      {"predictor.mlp_ratio", num(p.mlp_ratio)},
+      {"predictor.num_mask_tokens", std::to_string(p.num_mask_tokens)},
+      {"predictor.output_dim", std::to_string(p.output_dim)},
+  };
+}
+
+core::Status FromMetadata(const std::map<std::string, std::string>& m, VitConfig* v,
+                          PredictorConfig* p) {
+  auto get = [&](const std::string& key, auto* out) -> core::Status {
+    auto it = m.find(key);
+    if (it == m.end()) return core::NotFoundError("checkpoint metadata: no " + key);
+    char* end = nullptr;
+    const double x = std::strtod(it->second.c_str(), &end);
+    if (it->second.empty() || *end != '\0') {
+      return core::InvalidArgumentError("checkpoint metadata: " + key + " is not a number: \"" +
+                                        it->second + "\"");
+    }
+    *out = static_cast<std::remove_pointer_t<decltype(out)>>(x);
+    return core::OkStatus();
+  };
+  CORE_RETURN_IF_ERROR(get("model.embed_dim", &v->embed_dim));
+  CORE_RETURN_IF_ERROR(get("model.depth", &v->depth));
+  CORE_RETURN_IF_ERROR(get("model.heads", &v->heads));
+  CORE_RETURN_IF_ERROR(get("model.mlp_ratio", &v->mlp_ratio));
+  CORE_RETURN_IF_ERROR(get("model.frames", &v->frames));
+  CORE_RETURN_IF_ERROR(get("model.crop", &v->crop));
+  CORE_RETURN_IF_ERROR(get("model.patch", &v->patch));
+  CORE_RETURN_IF_ERROR(get("model.tubelet", &v->tubelet));
+  auto up = m.find("model.uniform_power");
+  v->uniform_power = up == m.end() || up->second == "true";
+  CORE_RETURN_IF_ERROR(get("predictor.width", &p->width));
+  CORE_RETURN_IF_ERROR(get("predictor.depth", &p->depth));
+  CORE_RETURN_IF_ERROR(get("predictor.heads", &p->heads));
+  CORE_RETURN_IF_ERROR(get("predictor.mlp_ratio", &p->mlp_ratio));
+  CORE_RETURN_IF_ERROR(get("predictor.num_mask_tokens", &p->num_mask_tokens));
+  CORE_RETURN_IF_ERROR(get("predictor.output_dim", &p->output_dim));
+  return Validate(*p, *v);
 }
 
 core::Status Validate(const VitConfig& v) {

@@ -4,6 +4,7 @@
 #define VJEPA_SERVICES_TRAINER_MODEL_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/core/status.h"
@@ -42,6 +43,13 @@ struct PredictorConfig {
 
 // vit_tiny, vit_small, vit_base, vit_large, vit_huge, vit_giant, or nano (tests).
 core::StatusOr<VitConfig> VitPreset(const std::string& name);
+
+// The sizes as checkpoint metadata ("model.embed_dim" = "192", ..., "predictor.width" = ...):
+// what a tool needs to rebuild the modules of a checkpoint without the job spec.
+std::map<std::string, std::string> ToMetadata(const VitConfig& vit, const PredictorConfig& pred);
+// Reads them back; NOT_FOUND / INVALID_ARGUMENT name the missing or malformed key.
+core::Status FromMetadata(const std::map<std::string, std::string>& metadata, VitConfig* vit,
+                          PredictorConfig* pred);
 
 // Checks divisibility and bounds; messages name the field.
 core::Status Validate(const VitConfig& vit);

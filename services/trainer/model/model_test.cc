@@ -169,6 +169,26 @@ TEST_F(ModelTest, EncoderGathersContextBeforeEmbeddingExactly) {
   EXPECT_THROW(enc->forward(tokens.narrow(1, 0, 3)), c10::Error);
 }
 
+TEST_F(ModelTest, SizesRoundTripThroughCheckpointMetadata) {
+  VitConfig v = Preset("vit_giant");
+  v.frames = 8;
+  PredictorConfig p;
+  p.output_dim = 1536;
+  auto meta = ToMetadata(v, p);
+  VitConfig v2;
+  PredictorConfig p2;
+  ASSERT_TRUE(FromMetadata(meta, &v2, &p2).ok());
+  EXPECT_EQ(v2.embed_dim, 1408);
+  EXPECT_EQ(v2.frames, 8);
+  EXPECT_DOUBLE_EQ(v2.mlp_ratio, 48.0 / 11.0);
+  EXPECT_EQ(p2.output_dim, 1536);
+  meta.erase("model.heads");
+  EXPECT_EQ(FromMetadata(meta, &v2, &p2).message(), "checkpoint metadata: no model.heads");
+  meta["model.heads"] = "x";
+  EXPECT_EQ(FromMetadata(meta, &v2, &p2).message(),
+            "checkpoint metadata: model.heads is not a number: \"x\"");
+}
+
 TEST_F(ModelTest, PredictorOutputsOnePredictionPerTarget) {
   VitConfig c = Preset("nano");
   PredictorConfig pc;
