@@ -22,6 +22,8 @@ PACKAGES=(
   libssl-dev openssl
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev curl
+  # Python reads our checkpoints (interop tests)
+  python3 python3-torch
 )
 
 missing=()
