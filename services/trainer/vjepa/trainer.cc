@@ -51,6 +51,7 @@ core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   model::PredictorConfig pc = config.predictor;
   if (config.target == Target::kPixels) pc.output_dim = config.vit.token_values();
   t->predictor_ = model::Predictor(config.vit, pc);
+  t->predictor_config_ = pc;
   {
     // The target encoder starts as a copy of the context encoder and is never trained.
     torch::NoGradGuard no_grad;
@@ -65,9 +66,13 @@ core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   t->predictor_->to(device);
 
   std::vector<torch::Tensor> groups[4];  // enc decay, pred decay, enc no decay, pred no decay
+  t->groups_.resize(4);
+  for (int g = 0; g < 4; ++g) t->groups_[g].decay = g < 2;
   for (const auto& [name, p] : t->OptimizedParameters()) {
     const bool predictor = name.rfind("predictor.", 0) == 0;
-    groups[(DecayOf(name, p) ? 0 : 2) + (predictor ? 1 : 0)].push_back(p);
+    const int g = (DecayOf(name, p) ? 0 : 2) + (predictor ? 1 : 0);
+    groups[g].push_back(p);
+    t->groups_[g].names.push_back(name);
   }
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   for (auto& g : groups) {

@@ -80,6 +80,16 @@ class Trainer {
   NamedTensors State() const;
   core::Status LoadState(const NamedTensors& state, int64_t updates);
 
+  // The four AdamW groups in optimizer order: encoder and predictor weights (scheduled weight
+  // decay), then their biases and 1-D parameters (none).
+  struct ParamGroup {
+    std::vector<std::string> names;
+    bool decay = false;
+  };
+  const std::vector<ParamGroup>& ParamGroups() const { return groups_; }
+  // The predictor's sizes as built (output_dim set for the pixel target).
+  const model::PredictorConfig& predictor_config() const { return predictor_config_; }
+
  private:
   Trainer(const TrainerConfig& config, torch::Device device);
   core::Status CheckBatch(const Batch& batch) const;
@@ -91,6 +101,8 @@ class Trainer {
   model::VisionTransformer encoder_{nullptr}, target_{nullptr};
   model::Predictor predictor_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<ParamGroup> groups_;
+  model::PredictorConfig predictor_config_;
   int64_t updates_ = 0;
 };
 
