@@ -73,6 +73,7 @@ core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     const int g = (DecayOf(name, p) ? 0 : 2) + (predictor ? 1 : 0);
     groups[g].push_back(p);
     t->groups_[g].names.push_back(name);
+    (predictor ? t->predictor_params_ : t->encoder_params_).push_back(p);
   }
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   for (auto& g : groups) {
@@ -184,12 +185,8 @@ core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
 
   start = Clock::now();
   if (config_.clip > 0 && stats.update >= config_.clip_start_update) {
-    std::vector<torch::Tensor> enc, pred;
-    for (const auto& [name, p] : OptimizedParameters()) {
-      (name.rfind("predictor.", 0) == 0 ? pred : enc).push_back(p);
-    }
-    stats.encoder_grad_norm = torch::nn::utils::clip_grad_norm_(enc, config_.clip);
-    stats.predictor_grad_norm = torch::nn::utils::clip_grad_norm_(pred, config_.clip);
+    stats.encoder_grad_norm = torch::nn::utils::clip_grad_norm_(encoder_params_, config_.clip);
+    stats.predictor_grad_norm = torch::nn::utils::clip_grad_norm_(predictor_params_, config_.clip);
   }
   optimizer_->step();
   {

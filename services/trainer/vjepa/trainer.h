@@ -102,6 +102,8 @@ class Trainer {
   model::Predictor predictor_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<ParamGroup> groups_;
+  // The trainable parameters of each model, clipped separately.
+  std::vector<torch::Tensor> encoder_params_, predictor_params_;
   model::PredictorConfig predictor_config_;
   int64_t updates_ = 0;
 };
