@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -9,17 +10,28 @@
 #include "services/trainer/checkpoint/checkpoint.h"
 #include "services/trainer/checkpoint/safetensors.h"
 #include "services/trainer/vjepa/checkpointing.h"
+#ifdef VJEPA_EMBED_VIDEO
+#include "services/dataworker/batch/video_tokens.h"
+#endif
 
 namespace {
 
 constexpr char kUsage[] =
     R"(vjepa-embed: run the encoder of a V-JEPA checkpoint on uint8 tokens.
 
-Usage: vjepa-embed --checkpoint F --tokens T --out O [--part target_encoder|encoder]
-                   [--batch N] [--threads N]
+Usage: vjepa-embed --checkpoint F (--tokens T | --video V) --out O
+                   [--part target_encoder|encoder] [--batch N] [--threads N]
+                   [--segments N] [--views N] [--frame_step N]
   --checkpoint  a training checkpoint (safetensors) written by the trainer
   --tokens      a safetensors file with tensor `tokens`: uint8 [B, N, P], N tokens of a clip in
                 (t, h, w) order, P = tubelet*patch*patch*3 values in (dt, dy, dx, c) order
+  --video       a video file instead: its evaluation clips (the probe transforms: --segments
+                temporal segments x --views spatial views, short side resized, centre or
+                spread crops, the checkpoint's frames/crop/patch/tubelet), B = segments x views
+                in (segment, view) order (full build only)
+  --segments    temporal segments of --video (default 1)
+  --views       spatial views of --video: 1 (centre) or more along the long side (default 1)
+  --frame_step  source frames between sampled frames of --video (default 4)
   --out         safetensors file to write: `features` float32 [B, N, D] and `mean` [B, D]
   --part        which encoder: target_encoder (default, the one the reference evaluates) or
                 encoder (the context encoder)
@@ -37,8 +49,8 @@ int Fail(int code, const std::string& message) {
 
 int main(int argc, char** argv) {
   vjepa::core::ReexecWithPassiveOmp(argv);
-  std::string checkpoint_path, tokens_path, out_path, part = "target_encoder";
-  int64_t batch = 8;
+  std::string checkpoint_path, tokens_path, video_path, out_path, part = "target_encoder";
+  int64_t batch = 8, segments = 1, views = 1, frame_step = 4;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], value;
@@ -60,11 +72,14 @@ int main(int argc, char** argv) {
       checkpoint_path = value;
     } else if (take("--tokens")) {
       tokens_path = value;
+    } else if (take("--video")) {
+      video_path = value;
     } else if (take("--out")) {
       out_path = value;
     } else if (take("--part")) {
       part = value;
-    } else if (take("--batch") || take("--threads")) {
+    } else if (take("--batch") || take("--threads") || take("--segments") || take("--views") ||
+               take("--frame_step")) {
       const std::string flag = a.substr(0, a.find('='));
       char* end = nullptr;
       const long v = std::strtol(value.c_str(), &end, 10);
@@ -73,6 +88,12 @@ int main(int argc, char** argv) {
       }
       if (flag == "--batch") {
         batch = v;
+      } else if (flag == "--segments") {
+        segments = v;
+      } else if (flag == "--views") {
+        views = v;
+      } else if (flag == "--frame_step") {
+        frame_step = v;
       } else {
         threads = static_cast<int>(v);
       }
@@ -80,9 +101,14 @@ int main(int argc, char** argv) {
       return Fail(2, "unknown argument \"" + a + "\"; see --help");
     }
   }
-  if (checkpoint_path.empty() || tokens_path.empty() || out_path.empty()) {
-    return Fail(2, "--checkpoint, --tokens and --out are required; see --help");
+  if (checkpoint_path.empty() || out_path.empty() || tokens_path.empty() == video_path.empty()) {
+    return Fail(2, "--checkpoint, --out and one of --tokens or --video are required; see --help");
   }
+#ifndef VJEPA_EMBED_VIDEO
+  if (!video_path.empty()) {
+    return Fail(2, "--video: this build has no video reader (build without VJEPA_CORE_ONLY)");
+  }
+#endif
   if (part != "target_encoder" && part != "encoder") {
     return Fail(2, "--part: must be target_encoder or encoder, got \"" + part + "\"");
   }
@@ -106,16 +132,49 @@ int main(int argc, char** argv) {
   }
   encoder->eval();
 
-  auto tokens_file = vjepa::checkpoint::ReadSafetensors(tokens_path);
-  if (!tokens_file.ok()) return Fail(1, tokens_file.status().ToString());
   torch::Tensor tokens;
-  for (const auto& t : tokens_file->tensors) {
-    if (t.name == "tokens") tokens = t.tensor;
+  if (!tokens_path.empty()) {
+    auto tokens_file = vjepa::checkpoint::ReadSafetensors(tokens_path);
+    if (!tokens_file.ok()) return Fail(1, tokens_file.status().ToString());
+    for (const auto& t : tokens_file->tensors) {
+      if (t.name == "tokens") tokens = t.tensor;
+    }
+    if (!tokens.defined()) return Fail(1, tokens_path + ": no tensor named \"tokens\"");
   }
-  if (!tokens.defined()) return Fail(1, tokens_path + ": no tensor named \"tokens\"");
+#ifdef VJEPA_EMBED_VIDEO
+  if (!video_path.empty()) {
+    vjepa::dataworker::VideoTokensOptions options;
+    options.frames = static_cast<int>(vit.frames);
+    options.crop = static_cast<int>(vit.crop);
+    options.patch = static_cast<int>(vit.patch);
+    options.tubelet = static_cast<int>(vit.tubelet);
+    options.frame_step = static_cast<int>(frame_step);
+    options.segments = static_cast<int>(segments);
+    options.views = static_cast<int>(views);
+    vjepa::dataworker::VideoTokens video;
+    std::string error;
+    if (!vjepa::dataworker::ReadVideoTokens(video_path, options, &video, &error)) {
+      return Fail(1, error);
+    }
+    std::cerr << "vjepa-embed: " << video_path << ": " << video.codec << " " << video.width << "x"
+              << video.height << ", " << video.frames << " frames; " << video.clips.size()
+              << " clips (" << segments << " segments x " << views << " views)\n";
+    tokens = torch::empty(
+        {static_cast<int64_t>(video.clips.size()), vit.num_tokens(), vit.token_values()},
+        torch::kUInt8);
+    for (size_t c = 0; c < video.clips.size(); ++c) {
+      if (static_cast<int64_t>(video.clips[c].size()) != tokens[0].numel()) {
+        return Fail(1, video_path + ": clip of unexpected size");
+      }
+      std::memcpy(tokens[static_cast<int64_t>(c)].data_ptr(), video.clips[c].data(),
+                  video.clips[c].size());
+    }
+  }
+#endif
+  const std::string source = tokens_path.empty() ? video_path : tokens_path;
   if (tokens.scalar_type() != torch::kUInt8 || tokens.dim() != 3 ||
       tokens.size(1) != vit.num_tokens() || tokens.size(2) != vit.token_values()) {
-    return Fail(1, tokens_path + ": tokens must be uint8 [B, " + std::to_string(vit.num_tokens()) +
+    return Fail(1, source + ": tokens must be uint8 [B, " + std::to_string(vit.num_tokens()) +
                        ", " + std::to_string(vit.token_values()) + "] for this checkpoint, got " +
                        c10::str(tokens.scalar_type(), " ", tokens.sizes()));
   }
