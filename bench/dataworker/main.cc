@@ -26,6 +26,7 @@
 #include "common/spec/job_spec.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "opencv2/core/utility.hpp"
 #include "services/dataworker/batch/batch_builder.h"
 #include "services/dataworker/batch/dataset.h"
 #include "services/dataworker/video/frame_index.h"
@@ -211,6 +212,7 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  cv::setNumThreads(1);  // one producer thread, as a dataworker runs each of its producers
   if (options.clips < 1 || options.batch < 1) {
     std::cerr << "vjepa-bench-dataworker: --clips and --batch must be at least 1\n";
     return 2;

@@ -28,6 +28,7 @@ struct ProducedBatch {
   std::vector<ClipBuffer> clips;  // one per clip message, in wire order
   // Seconds per stage summed over the batch's clips (0 where a producer does not measure).
   double decode_s = 0;
+  std::vector<double> sample_decode_s;  // per sample (its video's clips), when known
   double convert_s = 0;
   double patchify_s = 0;
   double mask_s = 0;

@@ -56,6 +56,7 @@ class BuilderProducer : public BatchProducer {
       out.clips.push_back(std::make_shared<const std::string>(std::move(clip)));
     }
     out.decode_s = built->seconds.decode;
+    for (const ClipSource& source : built->sources) out.sample_decode_s.push_back(source.decode_s);
     out.convert_s = built->seconds.convert;
     out.patchify_s = built->seconds.patchify;
     out.mask_s = built->seconds.mask;

@@ -1,6 +1,7 @@
 #include "services/dataworker/check.h"
 
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <memory>
 
@@ -25,7 +26,8 @@ one training clip of it, as a dataworker would.
 
 Usage: vjepa-dataworker check --manifest M --data_root R[,R2...] [--root DIR] [--json]
                               [--frames T] [--frame_step S] [--crop C]
-  --manifest    the manifest ("path label" per line), absolute or relative to the first root
+  --manifest    the manifest ("path label" per line): absolute, relative to the working
+                directory when it exists there, else relative to the first root
   --data_root   comma-separated directories the videos must lie under
   --root        base directory of relative video paths (default: the manifest's directory)
   --json        one JSON object per file, then a summary object ("summary": true)
@@ -52,7 +54,7 @@ FileResult Fail(const absl::Status& s) {
   } else {
     r.reason = "error";
   }
-  r.detail = std::string(s.message());
+  r.detail = BadVideoDetail(s);
   return r;
 }
 
@@ -128,7 +130,12 @@ int ParseCheckArgs(const std::vector<std::string>& args, CheckOptions* o, std::o
       value = args[++i];
     }
     if (flag == "--manifest") {
-      o->manifest = value;
+      // On the command line a relative manifest that exists is taken from the working directory
+      // (it must still lie under a data root).
+      std::error_code ec;
+      o->manifest = (!value.empty() && value[0] != '/' && std::filesystem::exists(value, ec))
+                        ? std::filesystem::absolute(value, ec).string()
+                        : value;
     } else if (flag == "--data_root") {
       o->data_roots = absl::StrSplit(value, ',', absl::SkipEmpty());
     } else if (flag == "--root") {

@@ -215,7 +215,7 @@ void CoordinatorClient::LeaseLoop() {
     }
     const int capacity = service_->FreeLeaseCapacity();
     if (capacity == 0 && returned.empty()) {
-      if (!Sleep(options_.lease_poll)) return;
+      if (!Sleep(options_.lease_poll, &stop_leasing_)) return;
       continue;
     }
     v1::LeaseBatchesRequest req;
@@ -254,7 +254,7 @@ void CoordinatorClient::LeaseLoop() {
         wait = std::min(options_.max_backoff, options_.lease_poll * (1 << failures));
       }
     }
-    if (!Sleep(wait)) return;
+    if (!Sleep(wait, &stop_leasing_)) return;
   }
 }
 

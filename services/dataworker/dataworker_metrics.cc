@@ -21,8 +21,8 @@ DataworkerMetrics::DataworkerMetrics(metrics::Registry& r)
                                           "Wall time to produce one batch")
                         .Add({}, metrics::LatencyBuckets())),
       decode_seconds(metrics::AddHistogram(r, "vjepa_dataworker_decode_seconds",
-                                           "Demux + decode time per clip (the batch's decode "
-                                           "time over its clips)")
+                                           "Open + demux + decode time per sample's video "
+                                           "(its clips)")
                          .Add({}, metrics::LatencyBuckets())),
       stage_seconds(metrics::AddCounter(r, "vjepa_dataworker_stage_seconds_total",
                                         "Producer time per stage: decode (demux + decode), "
@@ -69,7 +69,9 @@ void DataworkerMetrics::BatchProduced(const ProducedBatch& batch, double seconds
   clips_produced.Increment(clips);
   batches_produced.Increment();
   batch_seconds.Observe(seconds);
-  if (clips > 0) {
+  if (!batch.sample_decode_s.empty()) {
+    for (double s : batch.sample_decode_s) decode_seconds.Observe(s);
+  } else if (clips > 0) {  // producers that only know the batch total
     const double per_clip = batch.decode_s / clips;
     for (size_t i = 0; i < batch.clips.size(); ++i) decode_seconds.Observe(per_clip);
   }

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "common/spec/job_spec.h"
 #include "glog/logging.h"
+#include "opencv2/core/utility.hpp"
 #include "services/dataworker/builder_producer.h"
 #include "services/dataworker/check.h"
 #include "services/dataworker/dataworker_server.h"
@@ -257,5 +258,8 @@ int main(int argc, char** argv) {
   if (!vjepa::dataworker::KeepLargeBuffersInHeap()) {
     LOG(WARNING) << "mallopt refused the heap settings: large messages will be slower";
   }
+  // Parallelism comes from --threads producers, one clip each: OpenCV's own thread pool would
+  // only oversubscribe the cores.
+  cv::setNumThreads(1);
   return Serve();
 }

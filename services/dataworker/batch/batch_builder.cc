@@ -50,8 +50,6 @@ FramePlan PlanFrames(const std::vector<std::vector<int64_t>>& clips) {
   return plan;
 }
 
-std::string ReasonDetail(const absl::Status& status) { return std::string(status.message()); }
-
 }  // namespace
 
 int64_t BuiltBatch::bytes() const {
@@ -100,7 +98,8 @@ absl::Status BatchBuilder::Impl::ProduceSample(int64_t epoch, int64_t batch_inde
   if (!path.ok()) return path.status();
   absl::StatusOr<std::unique_ptr<VideoReader>> reader = Open(*path);
   if (!reader.ok()) return reader.status();
-  batch->seconds.decode += open_watch.Seconds();
+  const double open_s = open_watch.Seconds();
+  batch->seconds.decode += open_s;
   const VideoInfo& info = (*reader)->info();
   if (info.frames <= 0) return BadVideo(BadVideoReason::kNoFrames, *path, "no frames");
   if (info.width <= 0 || info.height <= 0) {
@@ -192,15 +191,17 @@ absl::Status BatchBuilder::Impl::ProduceSample(int64_t epoch, int64_t batch_inde
   batch->decode_stats.packets_sent += stats.packets_sent;
   batch->decode_stats.frames_decoded += stats.frames_decoded;
   batch->decode_stats.frames_skipped += stats.frames_skipped;
+  batch->decode_stats.frames_repeated += stats.frames_repeated;
   batch->decode_stats.seeks += stats.seeks;
-  batch->seconds.decode += std::max(0.0, decode_watch.Seconds() - sink_seconds);
+  const double decode_s = std::max(0.0, decode_watch.Seconds() - sink_seconds);
+  batch->seconds.decode += decode_s;
   if (!decoded.ok()) return decoded;
   if (next != plan.frames.size()) {
     return BadVideo(
         BadVideoReason::kDecodeError, *path,
         absl::StrCat("the reader delivered ", next, " of ", plan.frames.size(), " frames"));
   }
-  batch->sources.push_back(ClipSource{sample, *path, plan.frames});
+  batch->sources.push_back(ClipSource{sample, *path, plan.frames, open_s + decode_s});
   return absl::OkStatus();
 }
 
@@ -335,7 +336,7 @@ absl::StatusOr<BuiltBatch> BatchBuilder::Build(int64_t epoch, int64_t batch_inde
                                                    ", sample ", sample, ": ", s.message()));
       }
       im.dataset->Quarantine(QuarantinedVideo{sample, im.dataset->entry(sample).path, *reason,
-                                              ReasonDetail(s), whole_file});
+                                              BadVideoDetail(s), whole_file});
     }
     if (!produced) {
       return absl::ResourceExhaustedError(

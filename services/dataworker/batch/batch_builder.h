@@ -36,6 +36,7 @@ struct ClipSource {
   int64_t sample = 0;           // manifest row
   std::string path;             // resolved path of its video
   std::vector<int64_t> frames;  // distinct frame indices decoded, ascending
+  double decode_s = 0;          // open + demux + decode of this sample's frames
 };
 
 struct BuiltBatch {
@@ -45,7 +46,7 @@ struct BuiltBatch {
   // One entry per clip message, in wire order: N·P uint8 tokens each.
   std::vector<std::string> clips;
   StageSeconds seconds;
-  int64_t replaced = 0;  // samples replaced because their video was bad
+  int64_t replaced = 0;             // samples replaced because their video was bad
   std::vector<ClipSource> sources;  // per sample, in slot order
   DecodeStats decode_stats;         // summed over the batch's clips
   int64_t bytes() const;

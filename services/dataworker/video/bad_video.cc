@@ -75,4 +75,13 @@ std::optional<BadVideoReason> BadVideoReasonOf(const absl::Status& status) {
   return std::nullopt;
 }
 
+std::string BadVideoDetail(const absl::Status& status) {
+  const std::string message(status.message());
+  const std::optional<BadVideoReason> reason = BadVideoReasonOf(status);
+  if (!reason.has_value()) return message;
+  const std::string marker = absl::StrCat(": ", std::string(BadVideoReasonName(*reason)), ": ");
+  const size_t at = message.find(marker);
+  return at == std::string::npos ? message : message.substr(at + marker.size());
+}
+
 }  // namespace vjepa::dataworker

@@ -37,6 +37,9 @@ const std::vector<BadVideoReason>& AllBadVideoReasons();
 absl::Status BadVideo(BadVideoReason reason, std::string_view path, std::string_view detail);
 // The reason attached by BadVideo(), if any.
 std::optional<BadVideoReason> BadVideoReasonOf(const absl::Status& status);
+// The <detail> of a BadVideo() status (its message without "<path>: <reason name>: "); the
+// whole message of any other status.
+std::string BadVideoDetail(const absl::Status& status);
 
 }  // namespace vjepa::dataworker
 

@@ -1,6 +1,7 @@
 #include "services/dataworker/video/frame_index.h"
 
 #include <algorithm>
+#include <deque>
 #include <numeric>
 #include <utility>
 
@@ -22,7 +23,7 @@ size_t FrameIndex::MemoryBytes() const {
   return sizeof(FrameIndex) + packets.capacity() * sizeof(IndexedPacket) +
          timestamps.capacity() * sizeof(int64_t) + decode_pos.capacity() * sizeof(int32_t) +
          start.capacity() * sizeof(int32_t) + key_frames.capacity() * sizeof(int64_t) +
-         by_pos.capacity() * sizeof(std::pair<int64_t, int32_t>);
+         (by_pos.capacity() + by_timestamp.capacity()) * sizeof(std::pair<int64_t, int32_t>);
 }
 
 int32_t FrameIndex::FindByPos(int64_t pos, int32_t size) const {
@@ -34,13 +35,13 @@ int32_t FrameIndex::FindByPos(int64_t pos, int32_t size) const {
 
 int32_t FrameIndex::FindByTimestamp(int64_t ts, int32_t size) const {
   if (!has_timestamps || ts == kNoTimestamp) return -1;
-  auto [lo, hi] = std::equal_range(timestamps.begin(), timestamps.end(), ts);
+  auto it = std::lower_bound(by_timestamp.begin(), by_timestamp.end(),
+                             std::make_pair(ts, std::numeric_limits<int32_t>::min()));
   int32_t found = -1;
-  for (auto it = lo; it != hi; ++it) {
-    const int32_t d = decode_pos[it - timestamps.begin()];
-    if (packets[d].size != size) continue;
+  for (; it != by_timestamp.end() && it->first == ts; ++it) {
+    if (packets[it->second].size != size) continue;
     if (found >= 0) return -1;
-    found = d;
+    found = it->second;
   }
   return found;
 }
@@ -64,8 +65,23 @@ FrameIndex BuildFrameIndex(int stream_index, int time_base_num, int time_base_de
     if (FrameTimestamp(pk[d]) == kNoTimestamp) timestamps = false;
   }
   index.has_timestamps = timestamps && !order.empty();
+  // Stretch of each frame packet (order is still in decode order here).
+  std::vector<int32_t> stretch(pk.size(), 0);
+  int32_t stretches = 1;
   if (index.has_timestamps) {
-    std::stable_sort(order.begin(), order.end(), [&pk](int32_t a, int32_t b) {
+    std::deque<int64_t> recent;  // the current stretch's last kReorderWindow timestamps
+    for (int32_t d : order) {
+      const int64_t ts = FrameTimestamp(pk[d]);
+      if (!recent.empty() && ts <= *std::min_element(recent.begin(), recent.end())) {
+        ++stretches;
+        recent.clear();
+      }
+      stretch[d] = stretches - 1;
+      recent.push_back(ts);
+      if (recent.size() > kReorderWindow) recent.pop_front();
+    }
+    std::stable_sort(order.begin(), order.end(), [&pk, &stretch](int32_t a, int32_t b) {
+      if (stretch[a] != stretch[b]) return stretch[a] < stretch[b];
       return FrameTimestamp(pk[a]) < FrameTimestamp(pk[b]);
     });
   }
@@ -109,20 +125,35 @@ FrameIndex BuildFrameIndex(int stream_index, int time_base_num, int time_base_de
     if (!dup) unique.push_back(index.by_pos[i]);
   }
   index.by_pos = std::move(unique);
+  if (index.has_timestamps) {
+    for (int64_t i = 0; i < frames; ++i) {
+      index.by_timestamp.emplace_back(index.timestamps[i], order[i]);
+    }
+    std::sort(index.by_timestamp.begin(), index.by_timestamp.end());
+  }
 
   if (index.has_timestamps && frames >= 2) {
+    // Per stretch: its span and its number of intervals.
+    double span = 0;
+    int64_t intervals = 0;
+    for (int64_t i = 0; i < frames;) {
+      int64_t j = i;
+      while (j + 1 < frames && stretch[order[j + 1]] == stretch[order[i]]) ++j;
+      span += static_cast<double>(index.timestamps[j] - index.timestamps[i]);
+      intervals += j - i;
+      i = j + 1;
+    }
     const double tb = static_cast<double>(index.time_base_num) / index.time_base_den;
-    const double span =
-        static_cast<double>(index.timestamps.back() - index.timestamps.front()) * tb;
-    index.duration_s = span + span / static_cast<double>(frames - 1);
+    const double interval = intervals > 0 ? span / static_cast<double>(intervals) : 0;
+    index.duration_s = (span + static_cast<double>(stretches) * interval) * tb;
   } else {
     index.duration_s = static_cast<double>(frames) * fallback_frame_s;
   }
   return index;
 }
 
-FrameIndexCache::FrameIndexCache(size_t max_entries)
-    : max_entries_(std::max<size_t>(max_entries, 1)) {}
+FrameIndexCache::FrameIndexCache(size_t max_entries, size_t max_bytes)
+    : max_entries_(std::max<size_t>(max_entries, 1)), max_bytes_(max_bytes) {}
 
 std::string FrameIndexCache::KeyOf(const FileVersion& file) {
   return absl::StrCat(file.size, ":", file.mtime_ns, ":", file.path);
@@ -143,19 +174,32 @@ std::shared_ptr<const FrameIndex> FrameIndexCache::Lookup(const FileVersion& fil
 
 void FrameIndexCache::Insert(const FileVersion& file, std::shared_ptr<const FrameIndex> index) {
   std::string key = KeyOf(file);
+  const size_t bytes = (index != nullptr ? index->MemoryBytes() : 0) + key.size();
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(key);
   if (it != by_key_.end()) {
-    it->second->index = std::move(index);
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return;
+    bytes_ -= it->second->bytes;
+    lru_.erase(it->second);
+    by_key_.erase(it);
   }
-  lru_.push_front(Entry{key, std::move(index)});
+  lru_.push_front(Entry{key, std::move(index), bytes});
   by_key_.emplace(std::move(key), lru_.begin());
-  while (lru_.size() > max_entries_) {
+  bytes_ += bytes;
+  EvictLocked();
+}
+
+void FrameIndexCache::EvictLocked() {
+  // The newest entry stays even when it alone is over the byte bound.
+  while (lru_.size() > max_entries_ || (lru_.size() > 1 && bytes_ > max_bytes_)) {
+    bytes_ -= lru_.back().bytes;
     by_key_.erase(lru_.back().key);
     lru_.pop_back();
   }
+}
+
+size_t FrameIndexCache::bytes() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_;
 }
 
 size_t FrameIndexCache::size() const {

@@ -24,6 +24,8 @@ namespace vjepa::dataworker {
 
 // Marks a missing timestamp (the value of AV_NOPTS_VALUE).
 inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
+// Frames (in decode order) over which a codec may reorder pictures (H.264's maximum DPB).
+inline constexpr int kReorderWindow = 16;
 
 // One packet of the video stream, in decode (file) order.
 struct IndexedPacket {
@@ -46,9 +48,12 @@ struct FrameIndex {
   // Every packet of the stream in decode order (including discarded ones, which decoding from a
   // key frame may need as references).
   std::vector<IndexedPacket> packets;
-  // Per frame (presentation order): its timestamp (the packet's pts, else its dts), ascending;
-  // the position of its packet in `packets`; the position in `packets` of the key frame that
-  // decoding starts at to reconstruct it (0 when no key frame precedes it).
+  // Per frame (presentation order): its timestamp (the packet's pts, else its dts); the position
+  // of its packet in `packets`; the position in `packets` of the key frame that decoding starts
+  // at to reconstruct it (0 when no key frame precedes it). Frames are ordered by timestamp within
+  // stretches of continuous timestamps, the stretches in file order: a frame whose timestamp lies
+  // at or below those of all of the previous kReorderWindow frames (in decode order) starts a new
+  // stretch (timestamps that restart in a concatenated file).
   std::vector<int64_t> timestamps;
   std::vector<int32_t> decode_pos;
   std::vector<int32_t> start;
@@ -57,9 +62,13 @@ struct FrameIndex {
   // Every packet had a pts or a dts: frames are ordered by them and seeks go by timestamp.
   // Otherwise frames are in decode order and the reader never seeks by timestamp.
   bool has_timestamps = false;
-  // (byte offset, position in `packets`) of packets with a known, unique offset, by offset.
+  // (byte offset, position in `packets`) of packets with a known, unique offset, by offset; and
+  // (timestamp, position in `packets`) of the frames, by timestamp.
   std::vector<std::pair<int64_t, int32_t>> by_pos;
-  double duration_s = 0;  // presentation span: last - first + one frame
+  std::vector<std::pair<int64_t, int32_t>> by_timestamp;
+  // Presentation span: the stretches' spans (last - first) plus one frame each, the mean
+  // interval between frames.
+  double duration_s = 0;
   // Position in `packets` of the first key frame when its in-band data (parameter sets, the
   // encoder's identification) may matter to later ones: a decoder starting at another key frame
   // reads it first. -1: none.
@@ -90,7 +99,8 @@ struct FileVersion {
 
 class FrameIndexCache {
  public:
-  explicit FrameIndexCache(size_t max_entries = 4096);
+  // At most `max_entries` indices and about `max_bytes` of them (FrameIndex::MemoryBytes).
+  explicit FrameIndexCache(size_t max_entries = 4096, size_t max_bytes = size_t{256} << 20);
   FrameIndexCache(const FrameIndexCache&) = delete;
   FrameIndexCache& operator=(const FrameIndexCache&) = delete;
 
@@ -102,6 +112,7 @@ class FrameIndexCache {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t bytes() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t hits() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t misses() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -109,13 +120,17 @@ class FrameIndexCache {
   struct Entry {
     std::string key;
     std::shared_ptr<const FrameIndex> index;
+    size_t bytes;
   };
   static std::string KeyOf(const FileVersion& file);
+  void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_entries_;
+  const size_t max_bytes_;
   mutable absl::Mutex mu_;
   std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> by_key_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
 };

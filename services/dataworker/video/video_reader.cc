@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
 #include "services/dataworker/video/bad_video.h"
+#include "services/dataworker/video/demux.h"
 #include "services/dataworker/video/frame_convert.h"
 #include "services/dataworker/video/frame_index.h"
 
@@ -23,7 +23,6 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
-#include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -32,178 +31,16 @@ namespace {
 
 // A gap between two needed stretches of packets is read through (demuxed, not decoded) when it
 // is at most this long, and sought over otherwise.
-constexpr int64_t kReadThroughBytes = int64_t{1} << 20;
-constexpr int32_t kReadThroughPackets = 256;
+constexpr int64_t kReadThroughBytes = int64_t{256} << 10;
+constexpr int32_t kReadThroughPackets = 128;
 // Packets read after a seek to find one that the index knows.
 constexpr int kIdentifyPackets = 64;
 // Timestamp seeks tried (each aiming earlier) before reopening the file.
 constexpr int kSeekTries = 4;
-// Consecutive EAGAINs from av_read_frame before giving up.
-constexpr int kMaxAgain = 1000;
-
-std::string AvError(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  if (av_strerror(err, buf, sizeof(buf)) < 0) return absl::StrCat("error ", err);
-  return buf;
-}
 
 void QuietLogsOnce() {
   static std::once_flag once;
   std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });
-}
-
-struct PacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFree {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct CodecFree {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecFree>;
-
-struct Dict {
-  ~Dict() { av_dict_free(&d); }
-  AVDictionary* d = nullptr;
-};
-
-// The wall-clock bound on blocking libavformat calls (AVIOInterruptCB).
-struct Interrupt {
-  absl::Time deadline = absl::InfiniteFuture();
-  bool fired = false;
-
-  static int Callback(void* opaque) {
-    auto* self = static_cast<Interrupt*>(opaque);
-    if (self->deadline == absl::InfiniteFuture() || absl::Now() <= self->deadline) return 0;
-    self->fired = true;
-    return 1;
-  }
-};
-
-// Demuxers that would open further files (playlists, references) are refused that.
-int RefuseNestedOpen(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) {
-  return AVERROR(EPERM);
-}
-
-// One open file: our own AVIOContext (file protocol only) and the format context on it.
-struct Demuxer {
-  ~Demuxer() {
-    avformat_close_input(&fmt);
-    avio_closep(&pb);
-  }
-  AVFormatContext* fmt = nullptr;
-  AVIOContext* pb = nullptr;
-};
-
-absl::Status Deadline(const std::string& path, std::string_view what) {
-  return absl::DeadlineExceededError(absl::StrCat(
-      path, ": ", absl::string_view(what.data(), what.size()), " ran past its deadline"));
-}
-
-// Opens `path` with the demuxer `known` (probing the contents when null) and, when
-// `probe_streams` or the format declares its streams only in the packets, probes the streams'
-// codec parameters.
-absl::StatusOr<std::unique_ptr<Demuxer>> OpenDemuxer(const std::string& path,
-                                                     const ReaderLimits& limits,
-                                                     Interrupt* interrupt,
-                                                     const AVInputFormat* known,
-                                                     bool probe_streams) {
-  auto demuxer = std::make_unique<Demuxer>();
-  const AVIOInterruptCB callback{&Interrupt::Callback, interrupt};
-  Dict io_options;
-  av_dict_set(&io_options.d, "protocol_whitelist", "file", 0);
-  int r = avio_open2(&demuxer->pb, absl::StrCat("file:", path).c_str(), AVIO_FLAG_READ, &callback,
-                     &io_options.d);
-  if (r < 0) {
-    if (interrupt->fired) return Deadline(path, "opening");
-    if (r == AVERROR(ENOENT) || r == AVERROR(ENOTDIR)) {
-      return BadVideo(BadVideoReason::kMissing, path, AvError(r));
-    }
-    return absl::UnavailableError(absl::StrCat(path, ": cannot open: ", AvError(r)));
-  }
-  const AVInputFormat* input = known;
-  int score = AVPROBE_SCORE_MAX;
-  if (input == nullptr) {
-    r = av_probe_input_buffer2(demuxer->pb, &input, path.c_str(), nullptr, 0, 0);
-    if (interrupt->fired) return Deadline(path, "probing");
-    if (r < 0 || input == nullptr) {
-      return BadVideo(BadVideoReason::kNotAContainer, path,
-                      absl::StrCat("no demuxer recognises it (", AvError(r), ")"));
-    }
-    score = r;
-  }
-  demuxer->fmt = avformat_alloc_context();
-  if (demuxer->fmt == nullptr) return absl::ResourceExhaustedError("avformat_alloc_context");
-  AVFormatContext* fmt = demuxer->fmt;
-  fmt->pb = demuxer->pb;
-  fmt->interrupt_callback = callback;
-  fmt->io_open = RefuseNestedOpen;
-  fmt->probesize = std::max<int64_t>(limits.probe_bytes, 32);
-  fmt->max_analyze_duration =
-      std::max<int64_t>(absl::ToInt64Microseconds(limits.probe_duration), 0);
-  fmt->skip_estimate_duration_from_pts = 1;
-  r = avformat_open_input(&demuxer->fmt, path.c_str(), input, nullptr);
-  if (r < 0) {
-    if (interrupt->fired) return Deadline(path, "opening");
-    if (r == AVERROR(ENOMEM)) return absl::ResourceExhaustedError(path + ": out of memory");
-    // A format recognised by its contents whose header cannot be read ends early (an MP4 cut
-    // before its moov box, a Matroska file cut inside its header: EIO); one guessed only from the
-    // name is not that format at all.
-    const BadVideoReason reason = score >= AVPROBE_SCORE_MAX / 4 ? BadVideoReason::kTruncated
-                                                                 : BadVideoReason::kNotAContainer;
-    return BadVideo(reason, path, absl::StrCat(input->name, " header: ", AvError(r)));
-  }
-  if (probe_streams || (demuxer->fmt->ctx_flags & AVFMTCTX_NOHEADER)) {
-    // Failing to probe some stream is not fatal: what the video stream lacks shows below.
-    avformat_find_stream_info(demuxer->fmt, nullptr);
-    if (interrupt->fired) return Deadline(path, "probing");
-  }
-  return demuxer;
-}
-
-bool IsAttachedPicture(const AVStream* st) {
-  return (st->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0;
-}
-
-// The best video stream that is not a cover picture, and its decoder.
-absl::StatusOr<std::pair<int, const AVCodec*>> SelectStream(AVFormatContext* fmt,
-                                                            const std::string& path) {
-  const AVCodec* decoder = nullptr;
-  const int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
-  if (best >= 0 && decoder != nullptr && !IsAttachedPicture(fmt->streams[best])) {
-    return std::make_pair(best, decoder);
-  }
-  int undecodable = -1;
-  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-    const AVStream* st = fmt->streams[i];
-    if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || IsAttachedPicture(st)) continue;
-    if (const AVCodec* c = avcodec_find_decoder(st->codecpar->codec_id)) {
-      return std::make_pair(static_cast<int>(i), c);
-    }
-    if (undecodable < 0) undecodable = static_cast<int>(i);
-  }
-  if (undecodable >= 0) {
-    return BadVideo(BadVideoReason::kUnsupportedCodec, path,
-                    absl::StrCat("no decoder for ",
-                                 avcodec_get_name(fmt->streams[undecodable]->codecpar->codec_id)));
-  }
-  return BadVideo(BadVideoReason::kNoVideoStream, path,
-                  absl::StrCat(fmt->nb_streams, " streams, none of them video"));
-}
-
-// Clockwise degrees that turn the coded picture into the display (as the ffmpeg CLI's
-// autorotate): 0, 90, 180 or 270.
-int DisplayRotation(const AVStream* st) {
-  size_t size = 0;
-  const uint8_t* data = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
-  if (data == nullptr || size < 9 * sizeof(int32_t)) return 0;
-  const double angle = av_display_rotation_get(reinterpret_cast<const int32_t*>(data));
-  if (std::isnan(angle)) return 0;
-  const long degrees = ((-std::lround(angle)) % 360 + 360) % 360;
-  return degrees % 90 == 0 ? static_cast<int>(degrees) : 0;
 }
 
 // Decoders that evaluate skip_frame for each packet as it is decoded, and for which
@@ -221,94 +58,6 @@ bool PerPacketSkipIsSafe(const AVCodec* decoder) {
 int64_t SeekTimestamp(const IndexedPacket& p) {
   if (p.pts != kNoTimestamp && p.dts != kNoTimestamp) return std::min(p.pts, p.dts);
   return p.pts != kNoTimestamp ? p.pts : p.dts;
-}
-
-double FrameSeconds(const AVStream* st) {
-  for (AVRational rate : {st->avg_frame_rate, st->r_frame_rate}) {
-    if (rate.num > 0 && rate.den > 0) return av_q2d(av_inv_q(rate));
-  }
-  return 0;
-}
-
-// Decoders that keep stream-level state from in-band data of the first key frame's packet
-// (parameter sets, sequence headers, the encoder's identification that enables workarounds such
-// as H.264's for old x264 4:4:4 streams): a decoder starting at a later key frame reads it first.
-bool KeepsInBandState(AVCodecID id) {
-  return id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC || id == AV_CODEC_ID_MPEG4 ||
-         id == AV_CODEC_ID_MPEG1VIDEO || id == AV_CODEC_ID_MPEG2VIDEO;
-}
-
-// The demux-only pass over the stream `index`.
-absl::StatusOr<FrameIndex> DemuxPass(AVFormatContext* fmt, int stream, const ReaderLimits& limits,
-                                     int64_t file_bytes, const Interrupt& interrupt,
-                                     const std::string& path) {
-  PacketPtr pkt(av_packet_alloc());
-  if (pkt == nullptr) return absl::ResourceExhaustedError("av_packet_alloc");
-  std::vector<IndexedPacket> packets;
-  std::string truncated;
-  int32_t prime_packet = -1;
-  bool first_key = true;
-  int again = 0;
-  while (true) {
-    const int r = av_read_frame(fmt, pkt.get());
-    if (r == AVERROR_EOF) break;
-    if (interrupt.fired) return Deadline(path, "the demux pass");
-    if (r == AVERROR(EAGAIN) && ++again < kMaxAgain) continue;
-    if (r < 0) {
-      if (avio_feof(fmt->pb)) {
-        truncated = absl::StrCat("read error at the end after ", packets.size(), " packets");
-        break;
-      }
-      return BadVideo(
-          BadVideoReason::kDecodeError, path,
-          absl::StrCat("demuxer error after packet ", packets.size(), ": ", AvError(r)));
-    }
-    again = 0;
-    if (pkt->stream_index == stream) {
-      if (static_cast<int64_t>(packets.size()) >= limits.max_frames) {
-        return BadVideo(BadVideoReason::kTooLarge, path,
-                        absl::StrCat("more than ", limits.max_frames, " frames"));
-      }
-      IndexedPacket p;
-      p.pos = pkt->pos;
-      p.pts = pkt->pts;
-      p.dts = pkt->dts;
-      p.size = pkt->size;
-      p.frame = (pkt->flags & AV_PKT_FLAG_DISCARD) ? -1 : 0;
-      p.key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
-      if (p.key && first_key) {
-        first_key = false;
-        if (KeepsInBandState(fmt->streams[stream]->codecpar->codec_id)) {
-          prime_packet = static_cast<int32_t>(packets.size());
-        }
-      }
-      if (pkt->pos >= 0 && pkt->pos + pkt->size > file_bytes) {
-        truncated = absl::StrCat("packet ", packets.size(), " runs past the end");
-      }
-      if ((pkt->flags & AV_PKT_FLAG_CORRUPT) && avio_feof(fmt->pb)) {
-        truncated = absl::StrCat("packet ", packets.size(), " is cut short");
-      }
-      packets.push_back(p);
-    }
-    av_packet_unref(pkt.get());
-  }
-  // A sample table or cue index that points past the end of the file.
-  AVStream* st = fmt->streams[stream];
-  const int entries = avformat_index_get_entries_count(st);
-  for (int i = 0; i < entries && truncated.empty(); ++i) {
-    const AVIndexEntry* e = avformat_index_get_entry(st, i);
-    if (e != nullptr && (e->pos >= file_bytes || e->pos + e->size > file_bytes)) {
-      truncated = absl::StrCat("the index points past the end (entry ", i, " of ", entries, ")");
-    }
-  }
-  if (!truncated.empty()) return BadVideo(BadVideoReason::kTruncated, path, truncated);
-  if (packets.empty()) {
-    return BadVideo(BadVideoReason::kNoFrames, path, "the video stream has no packets");
-  }
-  FrameIndex index = BuildFrameIndex(stream, st->time_base.num, st->time_base.den,
-                                     std::move(packets), FrameSeconds(st));
-  index.prime_packet = prime_packet;
-  return index;
 }
 
 class FfmpegVideoReader final : public VideoReader {
@@ -356,14 +105,20 @@ class FfmpegVideoReader final : public VideoReader {
   absl::Status Prime(DecodeStats* stats);
   // Makes packet `k` (decode order) the next one ReadPacket returns.
   absl::Status PositionAt(int32_t k, DecodeStats* stats);
+  // Seeks by timestamp to a landing at or before `k` and reads on to it; false when no seek
+  // lands there.
   absl::StatusOr<bool> SeekTo(int32_t k, DecodeStats* stats);
+  // After a seek: reads until a packet the index knows (stashed in pkt_); its position or -1.
   absl::StatusOr<int32_t> Identify();
+  // Reopens the file at its start (keeps the current demuxer when that fails).
   absl::Status Rewind();
+  // Reads and drops packets up to `k` (read_pos_ <= k).
   absl::Status SkipTo(int32_t k);
   // Reads packet `dp` (which must be read_pos_) into pkt_.
   absl::Status ReadPacket(int32_t dp);
   absl::Status ReadStreamPacket(int32_t dp);
   void DropStash();
+  // After an error: no packet or frame held, the decoder flushed, the read position unknown.
   void Reset();
   absl::Status DecodeError(int32_t dp, std::string_view what, int err) const;
 
@@ -639,7 +394,7 @@ absl::Status FfmpegVideoReader::DecodeSegment(const Segment& seg, Run* run, cons
                                               absl::Time deadline, DecodeStats* stats) {
   AVCodecContext* c = codec_.get();
   for (int32_t dp = seg.start; dp <= seg.end; ++dp) {
-    if (absl::Now() > deadline) return Deadline(path_, "decoding");
+    if (absl::Now() > deadline) return DeadlineError(path_, "decoding");
     RETURN_IF_ERROR(ReadPacket(dp));
     const IndexedPacket& ip = index_->packets[dp];
     if (dp == index_->prime_packet) primed_ = true;
@@ -661,7 +416,7 @@ absl::Status FfmpegVideoReader::DecodeSegment(const Segment& seg, Run* run, cons
   for (int32_t dp = seg.end + 1; !run->have_last && run->next < run->last &&
                                  dp < static_cast<int32_t>(index_->packets.size());
        ++dp) {
-    if (absl::Now() > deadline) return Deadline(path_, "decoding");
+    if (absl::Now() > deadline) return DeadlineError(path_, "decoding");
     RETURN_IF_ERROR(ReadPacket(dp));
     const int32_t frame = index_->packets[dp].frame;
     pkt_->pts = frame >= 0 ? frame : AV_NOPTS_VALUE;
@@ -799,7 +554,7 @@ absl::StatusOr<bool> FfmpegVideoReader::SeekTo(int32_t k, DecodeStats* stats) {
     read_pos_ = -1;
     ++stats->seeks;
     const int r = av_seek_frame(demuxer_->fmt, stream_, ts, AVSEEK_FLAG_BACKWARD);
-    if (interrupt_.fired) return Deadline(path_, "seeking");
+    if (interrupt_.fired) return DeadlineError(path_, "seeking");
     if (r < 0) break;
     ASSIGN_OR_RETURN(const int32_t landed, Identify());
     if (landed < 0) break;
@@ -818,7 +573,7 @@ absl::StatusOr<int32_t> FfmpegVideoReader::Identify() {
   AVPacket* p = pkt_.get();
   for (int n = 0; n < kIdentifyPackets;) {
     const int r = av_read_frame(demuxer_->fmt, p);
-    if (interrupt_.fired) return Deadline(path_, "seeking");
+    if (interrupt_.fired) return DeadlineError(path_, "seeking");
     if (r < 0) return -1;
     if (p->stream_index != stream_) {
       av_packet_unref(p);
@@ -895,7 +650,7 @@ absl::Status FfmpegVideoReader::ReadStreamPacket(int32_t dp) {
       av_packet_unref(p);
       continue;
     }
-    if (interrupt_.fired) return Deadline(path_, "decoding");
+    if (interrupt_.fired) return DeadlineError(path_, "decoding");
     if (r == AVERROR(EAGAIN) && ++again < kMaxAgain) continue;
     read_pos_ = -1;
     if (r == AVERROR_EOF || avio_feof(demuxer_->fmt->pb)) {

@@ -333,6 +333,20 @@ TEST(FrameIndexTest, DiscardedPacketsAndMissingTimestamps) {
   EXPECT_DOUBLE_EQ(index.duration_s, 1.5);
 }
 
+TEST(FrameIndexTest, TimestampsThatRestartStartANewStretch) {
+  // Two clips one after the other, each with B-frames (decode order I P B B), both from 0.
+  std::vector<IndexedPacket> pk;
+  for (int clip = 0; clip < 2; ++clip) {
+    for (int64_t pts : {0, 3, 1, 2, 6, 4, 5}) pk.push_back(Packet(pts, -1, pts == 0));
+  }
+  const FrameIndex index = BuildFrameIndex(0, 1, 10, pk, 0);
+  ASSERT_EQ(index.frames(), 14);
+  EXPECT_EQ(index.decode_pos, (std::vector<int32_t>{0, 2, 3, 1, 5, 6, 4, 7, 9, 10, 8, 12, 13, 11}));
+  EXPECT_EQ(index.start, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 7, 7, 7, 7}));
+  EXPECT_NEAR(index.duration_s, 1.4, 1e-9);     // two spans of 0.6 s, plus a frame each
+  EXPECT_EQ(index.FindByTimestamp(3, 10), -1);  // in both clips
+}
+
 TEST(FrameIndexCacheTest, LeastRecentlyUsedEntriesGo) {
   FrameIndexCache cache(2);
   auto index = [](int stream) {
@@ -352,6 +366,25 @@ TEST(FrameIndexCacheTest, LeastRecentlyUsedEntriesGo) {
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_EQ(cache.hits(), 3);
   EXPECT_EQ(cache.misses(), 2);
+}
+
+TEST(FrameIndexCacheTest, BytesAreBounded) {
+  auto index = [](int frames) {
+    std::vector<IndexedPacket> pk;
+    for (int i = 0; i < frames; ++i) pk.push_back(Packet(i, i, i % 10 == 0, 100 * i));
+    return std::make_shared<const FrameIndex>(BuildFrameIndex(0, 1, 25, pk, 0));
+  };
+  const size_t one = index(1000)->MemoryBytes();
+  FrameIndexCache cache(100, 3 * one);
+  for (int i = 0; i < 5; ++i) cache.Insert(FileVersion{absl::StrCat("/", i), 1, 1}, index(1000));
+  EXPECT_EQ(cache.size(), 2u);  // a third would pass the bound with the keys' bytes
+  EXPECT_LE(cache.bytes(), 3 * one);
+  EXPECT_NE(cache.Lookup(FileVersion{"/4", 1, 1}), nullptr);
+  EXPECT_EQ(cache.Lookup(FileVersion{"/2", 1, 1}), nullptr);
+  // One index over the bound alone is still kept (the latest).
+  FrameIndexCache tiny(100, 10);
+  tiny.Insert(FileVersion{"/big", 1, 1}, index(1000));
+  EXPECT_EQ(tiny.size(), 1u);
 }
 
 TEST(FrameIndexCacheTest, ConcurrentUse) {
@@ -492,6 +525,9 @@ INSTANTIATE_TEST_SUITE_P(
                       RealClip{"vp9", "libgtkmm-4.0-doc", "gtk-logo.webm"},
                       RealClip{"theora", "golang-github-gabriel-vasile-mimetype-dev", "ogg.ogv"},
                       RealClip{"cinepak_rgb24", "opencv-doc", "tree.avi"},
+                      // Two clips in one: the timestamps restart after frame 56.
+                      RealClip{"mpeg4_restarting_timestamps",
+                               "golang-github-gabriel-vasile-mimetype-dev", "mkv.mkv"},
                       RealClip{"short_h264", "python3-imageio", "realshort.mp4"}),
     [](const ::testing::TestParamInfo<RealClip>& info) { return info.param.name; });
 
@@ -1053,6 +1089,8 @@ TEST(BadInputTest, EndOfFileBeforeANeededFrameIsTruncated) {
   ASSERT_TRUE(Generate(file, "96x64", 30, "-c:v mjpeg -q:v 4"));
   ASSERT_OK_AND_ASSIGN(auto reader, VideoReader::Open(file, ReaderLimits()));
   ASSERT_EQ(reader->info().frames, 30);
+  // (Reading the start moves the demuxer's buffer away from the end, which it has read.)
+  ASSERT_OK(DecodeFull(*reader, {0}).status());
   ASSERT_EQ(truncate(file.c_str(), FileSize(file) / 3), 0);
   auto late = DecodeFull(*reader, {28, 29});
   EXPECT_EQ(ReasonOf(late.status()), BadVideoReason::kTruncated) << late.status();
