@@ -1,6 +1,8 @@
 #include "common/rpc/server.h"
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -64,6 +66,15 @@ void RpcServer::Stop(absl::Duration grace) {
 
 void RpcServer::Wait() {
   if (server_) server_->Wait();
+}
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!(out << port << "\n")) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace vjepa::rpc

@@ -53,6 +53,10 @@ class RpcServer {
 // "host:port" → the port number; INVALID_ARGUMENT naming `flag` otherwise.
 absl::Status CheckHostPort(const std::string& address, const std::string& flag);
 
+// Writes "<port>\n" to `path` through a temporary file and a rename, so that a reader polling
+// for the file (--port_file, --metrics_port_file) never sees it half written.
+bool WritePortFile(const std::string& path, int port);
+
 }  // namespace vjepa::rpc
 
 #endif  // VJEPA_COMMON_RPC_SERVER_H_

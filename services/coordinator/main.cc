@@ -1,8 +1,6 @@
 // vjepa-coordinator: schedules jobs and owns their durable state. See --help.
 #include <signal.h>
 
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -12,6 +10,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/rpc/server.h"
 #include "glog/logging.h"
 #include "services/coordinator/coordinator_server.h"
 
@@ -32,19 +31,6 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(2),
           "how often workers are told to heartbeat");
 ABSL_FLAG(absl::Duration, worker_lost_after, absl::Seconds(10),
           "silence after which a worker is declared LOST (>= 2 heartbeat intervals)");
-
-namespace {
-
-bool WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!(out << text)) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -89,14 +75,14 @@ int main(int argc, char** argv) {
   }
   const int port = (*server)->BoundPort();
   if (!absl::GetFlag(FLAGS_port_file).empty() &&
-      !WriteFileAtomically(absl::GetFlag(FLAGS_port_file), absl::StrCat(port, "\n"))) {
+      !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_port_file), port)) {
     std::cerr << "vjepa-coordinator: cannot write --port_file " << absl::GetFlag(FLAGS_port_file)
               << "\n";
     return 1;
   }
   if (!absl::GetFlag(FLAGS_metrics_port_file).empty() &&
-      !WriteFileAtomically(absl::GetFlag(FLAGS_metrics_port_file),
-                           absl::StrCat((*server)->MetricsPort(), "\n"))) {
+      !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file),
+                                 (*server)->MetricsPort())) {
     std::cerr << "vjepa-coordinator: cannot write --metrics_port_file\n";
     return 1;
   }

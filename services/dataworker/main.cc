@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/rpc/server.h"
 #include "common/spec/job_spec.h"
 #include "glog/logging.h"
 #include "opencv2/core/utility.hpp"
@@ -75,15 +76,6 @@ namespace {
 using vjepa::dataworker::DataworkerConfig;
 
 constexpr char kName[] = "vjepa-dataworker";
-
-bool WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!(out << text)) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 bool ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -192,14 +184,14 @@ int Serve() {
   }
   const int port = (*server)->BoundPort();
   if (!absl::GetFlag(FLAGS_port_file).empty() &&
-      !WriteFileAtomically(absl::GetFlag(FLAGS_port_file), absl::StrCat(port, "\n"))) {
+      !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_port_file), port)) {
     std::cerr << kName << ": cannot write --port_file " << absl::GetFlag(FLAGS_port_file) << "\n";
     (*server)->Stop();
     return 1;
   }
   if (!absl::GetFlag(FLAGS_metrics_port_file).empty() &&
-      !WriteFileAtomically(absl::GetFlag(FLAGS_metrics_port_file),
-                           absl::StrCat((*server)->MetricsPort(), "\n"))) {
+      !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file),
+                                 (*server)->MetricsPort())) {
     std::cerr << kName << ": cannot write --metrics_port_file\n";
     (*server)->Stop();
     return 1;

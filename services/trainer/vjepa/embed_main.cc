@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   if (!video_path.empty()) {
     return Fail(2, "--video: this build has no video reader (build without VJEPA_CORE_ONLY)");
   }
+  (void)segments, (void)views, (void)frame_step;  // read only with --video
 #endif
   if (part != "target_encoder" && part != "encoder") {
     return Fail(2, "--part: must be target_encoder or encoder, got \"" + part + "\"");
