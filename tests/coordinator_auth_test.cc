@@ -149,7 +149,7 @@ TEST_F(CoordinatorAuthTest, EveryMethodOfEveryServedServiceNeedsAToken) {
   }
   EXPECT_EQ(served, (std::set<std::string>{"vjepa.v1.JobService", "vjepa.v1.WorkerService",
                                            "vjepa.v1.CheckpointService"}));
-  EXPECT_GE(methods, 13);
+  EXPECT_GE(methods, 14);  // DeleteJob included
   // Health needs no token.
   grpc::Status health = CallRaw(channel_.get(), "/grpc.health.v1.Health/Check", "");
   EXPECT_TRUE(health.ok()) << health.error_message();
@@ -186,6 +186,24 @@ TEST_F(CoordinatorAuthTest, UsersTouchOnlyTheirOwnJobsAdminsAllWorkersNone) {
     v1::RegisterWorkerResponse resp;
     EXPECT_EQ(workers_->RegisterWorker(ctx.get(), req, &resp).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // Checkpoints: a user cannot upload, a worker cannot delete jobs, nobody deletes another
+  // user's job.
+  {
+    auto ctx = rpc::MakeContext(testing::kAliceToken, absl::Seconds(20));
+    v1::UploadCheckpointResponse resp;
+    auto writer = workers_->UploadCheckpoint(ctx.get(), &resp);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  for (const auto& [token, code] :
+       {std::pair{testing::kWorkerToken, grpc::StatusCode::PERMISSION_DENIED},
+        std::pair{testing::kAliceToken, grpc::StatusCode::NOT_FOUND}}) {
+    auto ctx = rpc::MakeContext(token, absl::Seconds(20));
+    v1::DeleteJobRequest req;
+    req.set_id(bobs.id());
+    v1::DeleteJobResponse resp;
+    EXPECT_EQ(jobs_->DeleteJob(ctx.get(), req, &resp).error_code(), code) << token;
   }
   // An admin sees and cancels everyone's jobs.
   EXPECT_EQ(CountJobs(testing::kAdminToken), 2);

@@ -286,6 +286,19 @@ absl::Status DoWatchJob(const CommandConfig& config, const WatchOptions& options
 
 }  // namespace
 
+absl::Status UnaryCall(const CommandConfig& config, const std::string& method,
+                       const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+  return Call(config, method, rpc);
+}
+
+absl::Status AnnotateConnection(absl::Status s, const CommandConfig& config) {
+  return Annotate(std::move(s), config);
+}
+
+void PrintStructured(const Json& value, OutputFormat format, std::ostream& out) {
+  Print(value, format, out);
+}
+
 std::string NewRequestId() {
   std::random_device device;
   std::string id;

@@ -75,6 +75,13 @@ int CancelJob(const CommandConfig& config, const std::string& id, const std::str
 int WatchJob(const CommandConfig& config, const WatchOptions& options,
              v1::JobService::StubInterface* jobs, std::ostream& out, std::ostream& err);
 
+// Helpers shared by the verbs: one unary call with a deadline of config.timeout and transient
+// failures retried within it; connection errors that name the coordinator; JSON or YAML output.
+absl::Status UnaryCall(const CommandConfig& config, const std::string& method,
+                       const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
+absl::Status AnnotateConnection(absl::Status s, const CommandConfig& config);
+void PrintStructured(const Json& value, OutputFormat format, std::ostream& out);
+
 // Writes "vjepactl: <CODE>: <message>\n" and returns kExitError (kExitOk for an OK status).
 int ReportError(const absl::Status& status, std::ostream& err);
 

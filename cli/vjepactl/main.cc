@@ -1,5 +1,6 @@
 // vjepactl: flags and verbs (CLI11) turned into calls of cli/vjepactl/commands.h.
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/vjepactl/checkpoints.h"
 #include "cli/vjepactl/commands.h"
 #include "common/rpc/client.h"
 #include "common/rpc/server.h"
@@ -100,7 +102,8 @@ std::optional<int> ResolveConnection(const GlobalFlags& flags, CommandConfig& co
 
 int Main(int argc, char** argv) {
   CLI::App app(
-      "vjepactl: submit, list, describe, cancel and watch V-JEPA training jobs on a "
+      "vjepactl: submit, list, describe, cancel, watch and delete V-JEPA training jobs and pull "
+      "their checkpoints from a "
       "vjepa-train coordinator.",
       "vjepactl");
   app.fallthrough();
@@ -204,6 +207,45 @@ int Main(int argc, char** argv) {
   AddOutputFlag(watch, &output);
   watch->footer(absl::StrCat(kWatchFooter, "\n\n", kFooter));
 
+  CLI::App* checkpoints = app.add_subcommand("checkpoints", "List or pull a job's checkpoints");
+  checkpoints->require_subcommand(1);
+  std::string job_id;
+  CLI::App* checkpoints_list = checkpoints->add_subcommand("list", "List a job's checkpoints");
+  checkpoints_list->add_option("JOB", job_id, "Job id")->required();
+  AddOutputFlag(checkpoints_list, &output);
+  PullOptions pull_options;
+  CLI::App* pull = checkpoints->add_subcommand("pull", "Download a checkpoint of a job");
+  pull->add_option("JOB", pull_options.job_id, "Job id")->required();
+  auto* pull_step = pull->add_option("--step", pull_options.step, "The checkpoint of this step")
+                        ->check(CLI::NonNegativeNumber);
+  bool latest = false;
+  pull->add_flag("--latest", latest, "The newest checkpoint (the default)")->excludes(pull_step);
+  pull->add_option("--only", pull_options.only,
+                   "Keep only the tensors of this model, prefix stripped (e.g. target_encoder: "
+                   "keys as in the reference encoder)")
+      ->check(CLI::IsMember({"encoder", "predictor", "target_encoder"}));
+  pull->add_option("--format", pull_options.format,
+                   "safetensors, or pth (the reference's .pth.tar, through vjepa-export)")
+      ->check(CLI::IsMember({"safetensors", "pth"}))
+      ->capture_default_str();
+  pull->add_option("-o,--out", pull_options.out,
+                   "Output file; bytes go to FILE.partial first, and a rerun resumes it")
+      ->required();
+  pull->add_option("--output", output, "Result format: table, json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
+  pull->footer(absl::StrCat(
+      "The SHA-256 of the whole file is checked before FILE is written; on a mismatch the partial "
+      "file is\ndeleted and the exit code is 1. A progress bar goes to stderr.\n\n",
+      kFooter));
+
+  CLI::App* del = app.add_subcommand("delete", "Delete an object");
+  del->require_subcommand(1);
+  CLI::App* delete_job = del->add_subcommand(
+      "job", "Delete a finished job (SUCCEEDED, FAILED, CANCELLED) with its checkpoints");
+  delete_job->add_option("ID", id, "Job id")->required();
+  AddOutputFlag(delete_job, &output);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -242,6 +284,17 @@ int Main(int argc, char** argv) {
   if (*describe_job) return DescribeJob(config, id, jobs.get(), std::cout, std::cerr);
   if (*cancel) return CancelJob(config, id, reason, jobs.get(), std::cout, std::cerr);
   if (*watch) return WatchJob(config, watch_options, jobs.get(), std::cout, std::cerr);
+  if (*delete_job) return DeleteJob(config, id, jobs.get(), std::cout, std::cerr);
+  auto checkpoint_stub = v1::CheckpointService::NewStub(*channel);
+  if (*checkpoints_list) {
+    return ListCheckpoints(config, job_id, checkpoint_stub.get(), std::cout, std::cerr);
+  }
+  if (*pull) {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) pull_options.export_binary = (self.parent_path() / "vjepa-export").string();
+    return PullCheckpoint(config, pull_options, checkpoint_stub.get(), std::cout, std::cerr);
+  }
   return UsageError("no verb given");
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/grpc_services.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/store.h"
@@ -26,6 +27,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
   if (config.auth_tokens.empty()) {
     return absl::InvalidArgumentError(
         "--auth_tokens: must name a token file (one TOKEN PRINCIPAL ROLE per line)");
+  }
+  if (config.max_checkpoint_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_checkpoint_bytes: must be > 0, got ", config.max_checkpoint_bytes));
   }
   if (config.lost_after < 2 * config.heartbeat_interval) {
     return absl::InvalidArgumentError(
@@ -67,9 +72,22 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
   s->workers_ = std::make_unique<WorkerRegistry>(s->store_.get(), *s->registry_, wopts);
   RETURN_IF_ERROR(s->workers_->Init());
 
-  s->job_service_ = std::make_unique<GrpcJobService>(*s->auth_, s->jobs_.get());
-  s->worker_service_ = std::make_unique<GrpcWorkerService>(*s->auth_, s->workers_.get());
-  s->checkpoint_service_ = std::make_unique<GrpcCheckpointService>(*s->auth_);
+  CheckpointStoreOptions copts;
+  copts.root = config.data_dir + "/checkpoints";
+  copts.max_bytes = config.max_checkpoint_bytes;
+  s->checkpoints_ =
+      std::make_unique<CheckpointStore>(s->store_.get(), s->jobs_.get(), *s->registry_, copts);
+  // OnCheckpointCommitted: nothing to commit with a checkpoint until the batch ledger exists.
+  s->checkpoints_->SetOnCheckpointCommitted(
+      [](StoreTxn&, const std::string&, int64_t, int64_t, bool) { return absl::OkStatus(); });
+  RETURN_IF_ERROR(s->checkpoints_->Init());
+
+  s->job_service_ =
+      std::make_unique<GrpcJobService>(*s->auth_, s->jobs_.get(), s->checkpoints_.get());
+  s->worker_service_ =
+      std::make_unique<GrpcWorkerService>(*s->auth_, s->workers_.get(), s->checkpoints_.get());
+  s->checkpoint_service_ =
+      std::make_unique<GrpcCheckpointService>(*s->auth_, s->checkpoints_.get());
   rpc::ServerOptions options;
   options.listen_address = config.listen;
   options.tls = config.tls;

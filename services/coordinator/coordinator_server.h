@@ -4,6 +4,7 @@
 #ifndef VJEPA_SERVICES_COORDINATOR_COORDINATOR_SERVER_H_
 #define VJEPA_SERVICES_COORDINATOR_COORDINATOR_SERVER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,11 +26,13 @@ struct CoordinatorConfig {
   rpc::TlsFiles tls;
   absl::Duration heartbeat_interval = absl::Seconds(2);
   absl::Duration lost_after = absl::Seconds(10);
+  int64_t max_checkpoint_bytes = int64_t{16} << 30;  // largest accepted checkpoint upload
 };
 
 class Store;
 class JobManager;
 class WorkerRegistry;
+class CheckpointStore;
 class GrpcJobService;
 class GrpcWorkerService;
 class GrpcCheckpointService;
@@ -54,6 +57,7 @@ class CoordinatorServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<WorkerRegistry> workers_;
+  std::unique_ptr<CheckpointStore> checkpoints_;
   std::unique_ptr<GrpcJobService> job_service_;
   std::unique_ptr<GrpcWorkerService> worker_service_;
   std::unique_ptr<GrpcCheckpointService> checkpoint_service_;

@@ -17,8 +17,8 @@ using rpc::Role;
 #define ANYONE \
   { Role::kUser, Role::kAdmin, Role::kWorker }
 
-// The batch ledger and the checkpoint store arrive with the pretraining service path; until
-// then these RPCs authenticate and say so.
+// The batch ledger arrives with the pretraining service path; until then these RPCs
+// authenticate and say so.
 absl::Status NotYet(const char* rpc, const char* missing) {
   return absl::UnimplementedError(std::string(rpc) +
                                   " is not served by this coordinator version (" + missing + ")");
@@ -57,6 +57,12 @@ grpc::Status GrpcJobService::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
         p, *req, [&](const v1::JobEvent& e) { return writer->Write(e); },
         [&] { return ctx->IsCancelled(); });
   });
+}
+
+grpc::Status GrpcJobService::DeleteJob(grpc::ServerContext* ctx, const v1::DeleteJobRequest* req,
+                                       v1::DeleteJobResponse* resp) {
+  return Authorized(auth_, ctx, USERS,
+                    [&](const Principal& p) { return checkpoints_->DeleteJob(p, *req, resp); });
 }
 
 grpc::Status GrpcWorkerService::RegisterWorker(grpc::ServerContext* ctx,
@@ -98,24 +104,27 @@ grpc::Status GrpcWorkerService::ReportProgress(grpc::ServerContext* ctx,
 grpc::Status GrpcWorkerService::UploadCheckpoint(
     grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadCheckpointRequest>* reader,
     v1::UploadCheckpointResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
-    return NotYet("UploadCheckpoint", "no batch ledger yet");
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) {
+    return checkpoints_->UploadCheckpoint(
+        p, [&](v1::UploadCheckpointRequest* msg) { return reader->Read(msg); }, resp);
   });
 }
 
 grpc::Status GrpcCheckpointService::ListCheckpoints(grpc::ServerContext* ctx,
                                                     const v1::ListCheckpointsRequest* req,
                                                     v1::ListCheckpointsResponse* resp) {
-  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) {
-    return NotYet("ListCheckpoints", "no checkpoint store yet");
+  return Authorized(auth_, ctx, ANYONE, [&](const Principal& p) {
+    return checkpoints_->ListCheckpoints(p, *req, resp);
   });
 }
 
 grpc::Status GrpcCheckpointService::PullCheckpoint(
     grpc::ServerContext* ctx, const v1::PullCheckpointRequest* req,
     grpc::ServerWriter<v1::PullCheckpointResponse>* writer) {
-  return Authorized(auth_, ctx, ANYONE, [&](const Principal&) {
-    return NotYet("PullCheckpoint", "no checkpoint store yet");
+  return Authorized(auth_, ctx, ANYONE, [&](const Principal& p) {
+    return checkpoints_->PullCheckpoint(
+        p, *req, [&](const v1::PullCheckpointResponse& m) { return writer->Write(m); },
+        [&] { return ctx->IsCancelled(); });
   });
 }
 

@@ -4,6 +4,7 @@
 #define VJEPA_SERVICES_COORDINATOR_GRPC_SERVICES_H_
 
 #include "common/rpc/auth.h"
+#include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/worker_registry.h"
 #include "vjepa/v1/checkpoint.grpc.pb.h"
@@ -14,7 +15,8 @@ namespace vjepa::coordinator {
 
 class GrpcJobService final : public v1::JobService::Service {
  public:
-  GrpcJobService(const rpc::Authenticator& auth, JobManager* jobs) : auth_(auth), jobs_(jobs) {}
+  GrpcJobService(const rpc::Authenticator& auth, JobManager* jobs, CheckpointStore* checkpoints)
+      : auth_(auth), jobs_(jobs), checkpoints_(checkpoints) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
                          v1::SubmitJobResponse* resp) override;
@@ -26,16 +28,20 @@ class GrpcJobService final : public v1::JobService::Service {
                          v1::CancelJobResponse* resp) override;
   grpc::Status WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                         grpc::ServerWriter<v1::JobEvent>* writer) override;
+  grpc::Status DeleteJob(grpc::ServerContext* ctx, const v1::DeleteJobRequest* req,
+                         v1::DeleteJobResponse* resp) override;
 
  private:
   const rpc::Authenticator& auth_;
   JobManager* const jobs_;
+  CheckpointStore* const checkpoints_;
 };
 
 class GrpcWorkerService final : public v1::WorkerService::Service {
  public:
-  GrpcWorkerService(const rpc::Authenticator& auth, WorkerRegistry* workers)
-      : auth_(auth), workers_(workers) {}
+  GrpcWorkerService(const rpc::Authenticator& auth, WorkerRegistry* workers,
+                    CheckpointStore* checkpoints)
+      : auth_(auth), workers_(workers), checkpoints_(checkpoints) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
                               v1::RegisterWorkerResponse* resp) override;
@@ -54,11 +60,13 @@ class GrpcWorkerService final : public v1::WorkerService::Service {
  private:
   const rpc::Authenticator& auth_;
   WorkerRegistry* const workers_;
+  CheckpointStore* const checkpoints_;
 };
 
 class GrpcCheckpointService final : public v1::CheckpointService::Service {
  public:
-  explicit GrpcCheckpointService(const rpc::Authenticator& auth) : auth_(auth) {}
+  GrpcCheckpointService(const rpc::Authenticator& auth, CheckpointStore* checkpoints)
+      : auth_(auth), checkpoints_(checkpoints) {}
 
   grpc::Status ListCheckpoints(grpc::ServerContext* ctx, const v1::ListCheckpointsRequest* req,
                                v1::ListCheckpointsResponse* resp) override;
@@ -67,6 +75,7 @@ class GrpcCheckpointService final : public v1::CheckpointService::Service {
 
  private:
   const rpc::Authenticator& auth_;
+  CheckpointStore* const checkpoints_;
 };
 
 }  // namespace vjepa::coordinator

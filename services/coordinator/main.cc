@@ -1,6 +1,7 @@
 // vjepa-coordinator: schedules jobs and owns their durable state. See --help.
 #include <signal.h>
 
+#include <cstdint>
 #include <iostream>
 #include <string>
 
@@ -31,6 +32,8 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(2),
           "how often workers are told to heartbeat");
 ABSL_FLAG(absl::Duration, worker_lost_after, absl::Seconds(10),
           "silence after which a worker is declared LOST (>= 2 heartbeat intervals)");
+ABSL_FLAG(int64_t, max_checkpoint_bytes, int64_t{16} << 30,
+          "largest checkpoint an UploadCheckpoint may send, in bytes");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
                 absl::GetFlag(FLAGS_tls_client_ca)};
   config.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   config.lost_after = absl::GetFlag(FLAGS_worker_lost_after);
+  config.max_checkpoint_bytes = absl::GetFlag(FLAGS_max_checkpoint_bytes);
 
   auto server = vjepa::coordinator::CoordinatorServer::Create(config);
   if (!server.ok()) {

@@ -64,6 +64,20 @@ constexpr const char* kMigrations[] = {
         principal TEXT NOT NULL);
       CREATE INDEX workers_name ON workers(name);
     )sql",
+    // 2 -> 3: the checkpoint index (blobs under <data_dir>/checkpoints, docs/checkpoints.md).
+    R"sql(
+      CREATE TABLE checkpoints (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        final INTEGER NOT NULL,
+        create_time_ms INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        UNIQUE (job_id, step));
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -132,6 +146,40 @@ v1::Job ReadJob(const Stmt& s, int64_t* rowid) {
   j.set_dataworkers(static_cast<int32_t>(s.Int(14)));
   if (rowid) *rowid = s.Int(15);
   return j;
+}
+
+constexpr char kCheckpointColumns[] =
+    "id, job_id, generation, step, size_bytes, sha256, final, create_time_ms, path";
+
+CheckpointRow ReadCheckpoint(const Stmt& s) {
+  CheckpointRow r;
+  r.id = s.Text(0);
+  r.job_id = s.Text(1);
+  r.generation = s.Int(2);
+  r.step = s.Int(3);
+  r.size_bytes = s.Int(4);
+  r.sha256 = s.Text(5);
+  r.final = s.Int(6) != 0;
+  r.create_time_ms = s.Int(7);
+  r.path = s.Text(8);
+  return r;
+}
+
+absl::StatusOr<std::vector<CheckpointRow>> SelectCheckpoints(sqlite3* db,
+                                                             const std::string& job_id) {
+  Stmt s(db, job_id.empty() ? absl::StrCat("SELECT ", kCheckpointColumns,
+                                           " FROM checkpoints ORDER BY job_id, step")
+                            : absl::StrCat("SELECT ", kCheckpointColumns,
+                                           " FROM checkpoints WHERE job_id = ? ORDER BY step"));
+  RETURN_IF_ERROR(s.prepared());
+  if (!job_id.empty()) s.Bind(1, job_id);
+  std::vector<CheckpointRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    rows.push_back(ReadCheckpoint(s));
+  }
+  return rows;
 }
 
 absl::Status InsertEvent(sqlite3* db, const std::string& job_id, const v1::JobEvent& e) {
@@ -342,6 +390,105 @@ absl::StatusOr<std::vector<std::pair<v1::JobState, int64_t>>> Store::CountJobsBy
     counts.emplace_back(static_cast<v1::JobState>(s.Int(0)), s.Int(1));
   }
   return counts;
+}
+
+absl::StatusOr<std::vector<CheckpointRow>> Store::DeleteJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  std::vector<CheckpointRow> rows;
+  absl::Status s = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(rows, SelectCheckpoints(db_, job_id));
+    Stmt job(db_, "DELETE FROM jobs WHERE id = ?");
+    RETURN_IF_ERROR(job.prepared());
+    job.Bind(1, job_id);
+    RETURN_IF_ERROR(job.Step().status());
+    if (sqlite3_changes(db_) != 1) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    }
+    for (const char* sql :
+         {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM checkpoints WHERE job_id = ?"}) {
+      Stmt st(db_, sql);
+      RETURN_IF_ERROR(st.prepared());
+      st.Bind(1, job_id);
+      RETURN_IF_ERROR(st.Step().status());
+    }
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  RETURN_IF_ERROR(Exec("COMMIT"));
+  return rows;
+}
+
+absl::Status Store::CommitCheckpoint(const CheckpointRow& r,
+                                     const std::function<absl::Status(StoreTxn&)>& in_txn) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status s = [&]() -> absl::Status {
+    Stmt st(db_, absl::StrCat("INSERT INTO checkpoints (", kCheckpointColumns,
+                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    RETURN_IF_ERROR(st.prepared());
+    st.Bind(1, r.id).Bind(2, r.job_id).Bind(3, r.generation).Bind(4, r.step);
+    st.Bind(5, r.size_bytes).Bind(6, r.sha256).Bind(7, int64_t{r.final ? 1 : 0});
+    st.Bind(8, r.create_time_ms).Bind(9, r.path);
+    RETURN_IF_ERROR(st.Step().status());
+    if (in_txn) {
+      StoreTxn txn{db_};
+      RETURN_IF_ERROR(in_txn(txn));
+    }
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
+absl::Status Store::MarkCheckpointFinal(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "UPDATE checkpoints SET final = 1 WHERE id = ?");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, id);
+  return s.Step().status();
+}
+
+absl::StatusOr<std::optional<CheckpointRow>> Store::FindCheckpoint(const std::string& job_id,
+                                                                   int64_t step) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, absl::StrCat("SELECT ", kCheckpointColumns,
+                           " FROM checkpoints WHERE job_id = ? AND step = ?"));
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, job_id).Bind(2, step);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<CheckpointRow>();
+  return std::optional<CheckpointRow>(ReadCheckpoint(s));
+}
+
+absl::StatusOr<std::vector<CheckpointRow>> Store::ListCheckpoints(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  return SelectCheckpoints(db_, job_id);
+}
+
+absl::Status Store::DeleteCheckpoints(const std::vector<std::string>& ids) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status s = [&]() -> absl::Status {
+    for (const std::string& id : ids) {
+      Stmt st(db_, "DELETE FROM checkpoints WHERE id = ?");
+      RETURN_IF_ERROR(st.prepared());
+      st.Bind(1, id);
+      RETURN_IF_ERROR(st.Step().status());
+    }
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
 }
 
 absl::Status Store::PutWorker(const v1::Worker& w) {

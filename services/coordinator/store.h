@@ -6,6 +6,7 @@
 #define VJEPA_SERVICES_COORDINATOR_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,9 +29,29 @@ struct JobFilter {
   int limit = 1000;
 };
 
+// One row of the checkpoint index. `path` is relative to the checkpoint root
+// (<data_dir>/checkpoints).
+struct CheckpointRow {
+  std::string id;  // "<job id>/<step>"
+  std::string job_id;
+  int64_t generation = 0;
+  int64_t step = 0;
+  int64_t size_bytes = 0;
+  std::string sha256;
+  bool final = false;
+  int64_t create_time_ms = 0;
+  std::string path;
+};
+
+// The open transaction handed to code that commits with a checkpoint (the batch ledger): run
+// statements on `db` only; the store's lock is held, so calling Store methods would deadlock.
+struct StoreTxn {
+  sqlite3* db;
+};
+
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) `path` and migrates it to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -55,6 +76,22 @@ class Store {
                                                        int limit = 1000);
   // Number of jobs in each state.
   absl::StatusOr<std::vector<std::pair<v1::JobState, int64_t>>> CountJobsByState();
+
+  // Removes the job, its events and its checkpoint rows in one transaction (NOT_FOUND when the
+  // job does not exist); returns the removed checkpoint rows.
+  absl::StatusOr<std::vector<CheckpointRow>> DeleteJob(const std::string& job_id);
+
+  // Inserts `row` and runs `in_txn` (may be empty) in the same transaction; an error of either
+  // rolls both back.
+  absl::Status CommitCheckpoint(const CheckpointRow& row,
+                                const std::function<absl::Status(StoreTxn&)>& in_txn);
+  absl::Status MarkCheckpointFinal(const std::string& id);
+  // The checkpoint of (job, step), whatever its generation.
+  absl::StatusOr<std::optional<CheckpointRow>> FindCheckpoint(const std::string& job_id,
+                                                              int64_t step);
+  // A job's checkpoints by step; an empty job id lists every checkpoint (by job, then step).
+  absl::StatusOr<std::vector<CheckpointRow>> ListCheckpoints(const std::string& job_id);
+  absl::Status DeleteCheckpoints(const std::vector<std::string>& ids);
 
   absl::Status PutWorker(const v1::Worker& worker);
   absl::StatusOr<std::vector<v1::Worker>> ListWorkers();

@@ -158,6 +158,23 @@ TEST_F(StoreTest, MigratesADataDirOfThePreviousSchema) {
   EXPECT_EQ(events[0].time_ms(), 5000);
   // And new jobs go in beside it.
   EXPECT_OK(store->InsertJob(MakeJob("j-new", "alice", "r"), FirstEvent()));
+  // Version 3: the checkpoint index, empty after the migration, usable at once.
+  ASSERT_OK_AND_ASSIGN(auto none, store->ListCheckpoints(""));
+  EXPECT_TRUE(none.empty());
+  CheckpointRow row;
+  row.id = "j-old/10";
+  row.job_id = "j-old";
+  row.step = 10;
+  row.size_bytes = 3;
+  row.sha256 = std::string(64, 'a');
+  row.path = "j-old/10-0.safetensors";
+  EXPECT_OK(store->CommitCheckpoint(row, nullptr));
+  EXPECT_FALSE(store->CommitCheckpoint(row, nullptr).ok());  // (job, step) is unique
+  ASSERT_OK_AND_ASSIGN(auto rows, store->ListCheckpoints("j-old"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].path, row.path);
+  ASSERT_OK_AND_ASSIGN(auto deleted, store->DeleteJob("j-old"));
+  EXPECT_EQ(deleted.size(), 1u);
 }
 
 TEST_F(StoreTest, RefusesASchemaNewerThanItKnows) {
