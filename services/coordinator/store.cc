@@ -78,6 +78,29 @@ constexpr const char* kMigrations[] = {
         path TEXT NOT NULL,
         UNIQUE (job_id, step));
     )sql",
+    // 3 -> 4: the batch ledger (docs/architecture.md §4): a cursor per job plus its outstanding
+    // (LEASED or DELIVERED) batches; a batch at or above the cursor without a row is PENDING.
+    R"sql(
+      CREATE TABLE ledgers (
+        job_id TEXT PRIMARY KEY,
+        world_size INTEGER NOT NULL,
+        batches_per_epoch INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        window_steps INTEGER NOT NULL,
+        generation INTEGER NOT NULL,
+        committed_below INTEGER NOT NULL,
+        progress_step INTEGER NOT NULL,
+        restarts INTEGER NOT NULL);
+      CREATE TABLE ledger_entries (
+        job_id TEXT NOT NULL,
+        g INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        worker_id TEXT NOT NULL,
+        lease_id TEXT NOT NULL,
+        deadline_ms INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        PRIMARY KEY (job_id, g));
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -406,7 +429,8 @@ absl::StatusOr<std::vector<CheckpointRow>> Store::DeleteJob(const std::string& j
       return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
     }
     for (const char* sql :
-         {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM checkpoints WHERE job_id = ?"}) {
+         {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM checkpoints WHERE job_id = ?",
+          "DELETE FROM ledgers WHERE job_id = ?", "DELETE FROM ledger_entries WHERE job_id = ?"}) {
       Stmt st(db_, sql);
       RETURN_IF_ERROR(st.prepared());
       st.Bind(1, job_id);
@@ -532,6 +556,86 @@ absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
     w.set_principal(s.Text(12));
   }
   return workers;
+}
+
+absl::Status Store::WriteLedger(StoreTxn& txn, const std::string& job_id, const LedgerShape& shape,
+                                const LedgerSnapshot& snapshot) {
+  Stmt row(txn.db,
+           "INSERT OR REPLACE INTO ledgers (job_id, world_size, batches_per_epoch, steps, "
+           "window_steps, generation, committed_below, progress_step, restarts) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  RETURN_IF_ERROR(row.prepared());
+  row.Bind(1, job_id).Bind(2, int64_t{shape.world_size}).Bind(3, shape.batches_per_epoch);
+  row.Bind(4, shape.steps).Bind(5, shape.window_steps).Bind(6, snapshot.generation);
+  row.Bind(7, snapshot.committed_below).Bind(8, snapshot.progress_step);
+  row.Bind(9, snapshot.restarts);
+  RETURN_IF_ERROR(row.Step().status());
+  Stmt clear(txn.db, "DELETE FROM ledger_entries WHERE job_id = ?");
+  RETURN_IF_ERROR(clear.prepared());
+  clear.Bind(1, job_id);
+  RETURN_IF_ERROR(clear.Step().status());
+  for (const LedgerEntry& e : snapshot.outstanding) {
+    Stmt entry(txn.db,
+               "INSERT INTO ledger_entries (job_id, g, state, worker_id, lease_id, deadline_ms, "
+               "step) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    RETURN_IF_ERROR(entry.prepared());
+    entry.Bind(1, job_id).Bind(2, e.g);
+    entry.Bind(3, int64_t{e.state == LedgerEntry::State::kDelivered ? 1 : 0});
+    entry.Bind(4, e.worker_id).Bind(5, e.lease_id).Bind(6, e.deadline_ms).Bind(7, e.step);
+    RETURN_IF_ERROR(entry.Step().status());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutLedger(const std::string& job_id, const LedgerShape& shape,
+                              const LedgerSnapshot& snapshot) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  StoreTxn txn{db_};
+  absl::Status s = WriteLedger(txn, job_id, shape, snapshot);
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<std::optional<StoredLedger>> Store::GetLedger(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt row(db_,
+           "SELECT world_size, batches_per_epoch, steps, window_steps, generation, "
+           "committed_below, progress_step, restarts FROM ledgers WHERE job_id = ?");
+  RETURN_IF_ERROR(row.prepared());
+  row.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool found, row.Step());
+  if (!found) return std::optional<StoredLedger>();
+  StoredLedger l;
+  l.shape.world_size = static_cast<int>(row.Int(0));
+  l.shape.batches_per_epoch = row.Int(1);
+  l.shape.steps = row.Int(2);
+  l.shape.window_steps = row.Int(3);
+  l.snapshot.generation = row.Int(4);
+  l.snapshot.committed_below = row.Int(5);
+  l.snapshot.progress_step = row.Int(6);
+  l.snapshot.restarts = row.Int(7);
+  Stmt entries(db_,
+               "SELECT g, state, worker_id, lease_id, deadline_ms, step FROM ledger_entries "
+               "WHERE job_id = ? ORDER BY g");
+  RETURN_IF_ERROR(entries.prepared());
+  entries.Bind(1, job_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, entries.Step());
+    if (!more) break;
+    LedgerEntry e;
+    e.g = entries.Int(0);
+    e.state = entries.Int(1) == 1 ? LedgerEntry::State::kDelivered : LedgerEntry::State::kLeased;
+    e.worker_id = entries.Text(2);
+    e.lease_id = entries.Text(3);
+    e.deadline_ms = entries.Int(4);
+    e.step = entries.Int(5);
+    l.snapshot.outstanding.push_back(std::move(e));
+  }
+  return std::optional<StoredLedger>(std::move(l));
 }
 
 }  // namespace vjepa::coordinator

@@ -1,7 +1,7 @@
-// The coordinator's durable state in SQLite (WAL, synchronous=FULL): jobs, their event logs and
-// the worker registry. Every write is committed before the method returns, so an acknowledged
-// RPC survives a SIGKILL. The schema is versioned (PRAGMA user_version) and migrated forward on
-// open; see kMigrations in store.cc.
+// The coordinator's durable state in SQLite (WAL, synchronous=FULL): jobs, their event logs,
+// the worker registry, the checkpoint index and the batch ledgers. Every write is committed before
+// the method returns, so an acknowledged RPC survives a SIGKILL. The schema is versioned (PRAGMA
+// user_version) and migrated forward on open; see kMigrations in store.cc.
 #ifndef VJEPA_SERVICES_COORDINATOR_STORE_H_
 #define VJEPA_SERVICES_COORDINATOR_STORE_H_
 
@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "services/coordinator/ledger.h"
 #include "vjepa/v1/job.pb.h"
 #include "vjepa/v1/worker.pb.h"
 
@@ -49,9 +50,15 @@ struct StoreTxn {
   sqlite3* db;
 };
 
+// A job's batch ledger as persisted (ledger.h).
+struct StoredLedger {
+  LedgerShape shape;
+  LedgerSnapshot snapshot;
+};
+
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens (creating if needed) `path` and migrates it to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -86,6 +93,14 @@ class Store {
   absl::Status CommitCheckpoint(const CheckpointRow& row,
                                 const std::function<absl::Status(StoreTxn&)>& in_txn);
   absl::Status MarkCheckpointFinal(const std::string& id);
+
+  // The batch ledger of a job: its cursor and outstanding batches replace what was stored, in one
+  // transaction (PutLedger) or inside an open one (WriteLedger, e.g. with a checkpoint's commit).
+  absl::Status PutLedger(const std::string& job_id, const LedgerShape& shape,
+                         const LedgerSnapshot& snapshot);
+  static absl::Status WriteLedger(StoreTxn& txn, const std::string& job_id,
+                                  const LedgerShape& shape, const LedgerSnapshot& snapshot);
+  absl::StatusOr<std::optional<StoredLedger>> GetLedger(const std::string& job_id);
   // The checkpoint of (job, step), whatever its generation.
   absl::StatusOr<std::optional<CheckpointRow>> FindCheckpoint(const std::string& job_id,
                                                               int64_t step);

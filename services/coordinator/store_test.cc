@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
 #include "common/status/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -173,8 +174,74 @@ TEST_F(StoreTest, MigratesADataDirOfThePreviousSchema) {
   ASSERT_OK_AND_ASSIGN(auto rows, store->ListCheckpoints("j-old"));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].path, row.path);
+  // Version 4: the batch ledger.
+  ASSERT_OK_AND_ASSIGN(auto no_ledger, store->GetLedger("j-old"));
+  EXPECT_FALSE(no_ledger.has_value());
+  ASSERT_OK(store->PutLedger("j-old", LedgerShape{}, LedgerSnapshot{}));
   ASSERT_OK_AND_ASSIGN(auto deleted, store->DeleteJob("j-old"));
   EXPECT_EQ(deleted.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto gone, store->GetLedger("j-old"));
+  EXPECT_FALSE(gone.has_value());  // deleted with its job
+}
+
+TEST_F(StoreTest, KeepsTheBatchLedgerAndCommitsItWithACheckpoint) {
+  LedgerShape shape;
+  shape.world_size = 2;
+  shape.batches_per_epoch = 5;
+  shape.steps = 10;
+  shape.window_steps = 3;
+  ASSERT_OK_AND_ASSIGN(JobLedger ledger, JobLedger::Create(shape));
+  int next = 0;
+  ledger.Lease("dw-1", 4, 100, 50, [&] { return absl::StrCat("l-", next++); });
+  ASSERT_OK(ledger.Deliver(1, 0, {0, 1}));
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path_));
+    ASSERT_OK(store->InsertJob(MakeJob("j-1", "alice"), FirstEvent()));
+    ASSERT_OK(store->PutLedger("j-1", shape, ledger.Snapshot()));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path_));  // as after a restart
+  ASSERT_OK_AND_ASSIGN(auto stored, store->GetLedger("j-1"));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->shape.world_size, 2);
+  EXPECT_EQ(stored->shape.window_steps, 3);
+  ASSERT_OK_AND_ASSIGN(JobLedger restored, JobLedger::Restore(stored->shape, stored->snapshot));
+  EXPECT_EQ(restored.Counts().delivered, 2);
+  EXPECT_EQ(restored.Counts().leased, 2);
+  ASSERT_EQ(stored->snapshot.outstanding.size(), 4u);
+  EXPECT_EQ(stored->snapshot.outstanding[2].worker_id, "dw-1");
+  EXPECT_EQ(stored->snapshot.outstanding[2].lease_id, "l-2");
+  EXPECT_EQ(stored->snapshot.outstanding[2].deadline_ms, 150);
+  EXPECT_EQ(stored->snapshot.outstanding[0].step, 0);
+
+  // The ledger commits in the checkpoint's transaction, and a failing commit changes neither.
+  CheckpointRow row;
+  row.id = "j-1/0";
+  row.job_id = "j-1";
+  row.step = 0;
+  row.generation = 1;
+  row.size_bytes = 3;
+  row.sha256 = std::string(64, 'a');
+  row.path = "j-1/0-1.safetensors";
+  JobLedger committed = restored;
+  ASSERT_OK(committed.Commit(1, 0));
+  EXPECT_FALSE(store
+                   ->CommitCheckpoint(row,
+                                      [&](StoreTxn& txn) -> absl::Status {
+                                        RETURN_IF_ERROR(Store::WriteLedger(txn, "j-1", shape,
+                                                                           committed.Snapshot()));
+                                        return absl::InternalError("disk full");
+                                      })
+                   .ok());
+  ASSERT_OK_AND_ASSIGN(auto unchanged, store->GetLedger("j-1"));
+  EXPECT_EQ(unchanged->snapshot.committed_below, 0);
+  ASSERT_OK_AND_ASSIGN(auto no_rows, store->ListCheckpoints("j-1"));
+  EXPECT_TRUE(no_rows.empty());
+  ASSERT_OK(store->CommitCheckpoint(row, [&](StoreTxn& txn) {
+    return Store::WriteLedger(txn, "j-1", shape, committed.Snapshot());
+  }));
+  ASSERT_OK_AND_ASSIGN(auto after, store->GetLedger("j-1"));
+  EXPECT_EQ(after->snapshot.committed_below, 2);
+  EXPECT_EQ(after->snapshot.outstanding.size(), 2u);  // g 2 and 3, still leased
 }
 
 TEST_F(StoreTest, RefusesASchemaNewerThanItKnows) {

@@ -74,6 +74,7 @@ core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     groups[g].push_back(p);
     t->groups_[g].names.push_back(name);
     (predictor ? t->predictor_params_ : t->encoder_params_).push_back(p);
+    t->trainable_params_.push_back(p);
   }
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   for (auto& g : groups) {
@@ -181,6 +182,7 @@ core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
   start = Clock::now();
   optimizer_->zero_grad();
   loss.backward();
+  if (gradient_hook_) CORE_RETURN_IF_ERROR(gradient_hook_(trainable_params_));
   stats.backward_s = Seconds(start);
 
   start = Clock::now();

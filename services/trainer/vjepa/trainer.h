@@ -9,6 +9,7 @@
 #include <torch/optim/adamw.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -66,6 +67,12 @@ class Trainer {
 
   // Checks the batch's shapes and index ranges, then trains on it.
   core::StatusOr<StepStats> Step(const Batch& batch);
+  // Called by Step after the backward pass, before clipping and the optimizer step, with the
+  // trainable parameters, the encoder's then the predictor's (their .grad() set): e.g. the gradient
+  // all-reduce of several trainers. An error ends the step before the update: no parameter changes
+  // and updates() stays. Empty: none.
+  using GradientHook = std::function<core::Status(const std::vector<torch::Tensor>& params)>;
+  void SetGradientHook(GradientHook hook) { gradient_hook_ = std::move(hook); }
   // Updates done so far (the data position: the next step consumes batch `updates()`).
   int64_t updates() const { return updates_; }
 
@@ -104,6 +111,8 @@ class Trainer {
   std::vector<ParamGroup> groups_;
   // The trainable parameters of each model, clipped separately.
   std::vector<torch::Tensor> encoder_params_, predictor_params_;
+  std::vector<torch::Tensor> trainable_params_;  // both, for the gradient hook
+  GradientHook gradient_hook_;
   model::PredictorConfig predictor_config_;
   int64_t updates_ = 0;
 };

@@ -194,6 +194,35 @@ TEST_F(TrainerTest, RefusesMalformedBatchesWithAClearError) {
   EXPECT_EQ(t->updates(), 0);
 }
 
+TEST_F(TrainerTest, TheGradientHookRunsBeforeTheUpdateAndCanStopIt) {
+  auto t = Make();
+  Batch b = MakeBatch(t->config().vit, 2, 0);
+  const NamedTensors before = t->State();
+  size_t seen = 0;
+  t->SetGradientHook([&](const std::vector<torch::Tensor>& params) {
+    seen = params.size();
+    for (const torch::Tensor& p : params) {
+      if (!p.grad().defined()) return core::InternalError("a parameter without a gradient");
+    }
+    return core::UnavailableError("peer lost");
+  });
+  auto failed = t->Step(b);
+  EXPECT_EQ(failed.status().code(), core::Code::kUnavailable);
+  EXPECT_EQ(failed.status().message(), "peer lost");
+  EXPECT_EQ(seen, t->ParamGroups()[0].names.size() + t->ParamGroups()[1].names.size() +
+                      t->ParamGroups()[2].names.size() + t->ParamGroups()[3].names.size());
+  EXPECT_EQ(t->updates(), 0);
+  const NamedTensors after = t->State();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_TRUE(torch::equal(after[i].second, before[i].second)) << before[i].first;
+  }
+  // A hook that returns OK lets the step through.
+  t->SetGradientHook([](const std::vector<torch::Tensor>&) { return core::OkStatus(); });
+  ASSERT_TRUE(t->Step(b).ok());
+  EXPECT_EQ(t->updates(), 1);
+}
+
 TEST_F(TrainerTest, StateHasReferenceNamesAndOptimizerState) {
   auto t = Make();
   ASSERT_TRUE(t->Step(MakeBatch(t->config().vit, 2, 0)).ok());
