@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/rpc/server.h"
+#include "common/rpc/token.h"
 #include "common/spec/job_spec.h"
 #include "glog/logging.h"
 #include "opencv2/core/utility.hpp"
@@ -77,40 +78,16 @@ using vjepa::dataworker::DataworkerConfig;
 
 constexpr char kName[] = "vjepa-dataworker";
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
-}
-
-// The coordinator token from --token_file, --token or $VJEPA_TOKEN; false with a message.
+// The worker token from --token_file, --token or $VJEPA_TOKEN; false with a message.
 bool CoordinatorToken(std::string* token) {
-  const std::string file = absl::GetFlag(FLAGS_token_file);
-  if (!file.empty() && !absl::GetFlag(FLAGS_token).empty()) {
-    std::cerr << kName << ": give --token or --token_file, not both\n";
+  absl::StatusOr<std::string> resolved = vjepa::rpc::ResolveToken(
+      absl::GetFlag(FLAGS_token), absl::GetFlag(FLAGS_token_file), "VJEPA_TOKEN");
+  if (!resolved.ok()) {
+    std::cerr << kName << ": --coordinator needs a worker token: " << resolved.status().message()
+              << "\n";
     return false;
   }
-  if (!file.empty()) {
-    std::string text;
-    if (!ReadFile(file, &text)) {
-      std::cerr << kName << ": --token_file " << file << ": cannot read\n";
-      return false;
-    }
-    std::string line = text.substr(0, text.find('\n'));
-    *token = std::string(absl::StripAsciiWhitespace(line));
-  } else if (!absl::GetFlag(FLAGS_token).empty()) {
-    *token = absl::GetFlag(FLAGS_token);
-  } else if (const char* env = std::getenv("VJEPA_TOKEN")) {
-    *token = env;
-  }
-  if (token->empty()) {
-    std::cerr << kName << ": --coordinator needs a worker token (--token, --token_file or "
-              << "$VJEPA_TOKEN)\n";
-    return false;
-  }
+  *token = *std::move(resolved);
   return true;
 }
 
@@ -140,12 +117,12 @@ int Serve() {
   config.service.stream_buffer_batches = absl::GetFlag(FLAGS_stream_buffer_batches);
   config.service.max_leases = absl::GetFlag(FLAGS_max_leases);
   if (!job_spec.empty()) {
-    std::string yaml;
-    if (!ReadFile(job_spec, &yaml)) {
-      std::cerr << kName << ": --job_spec " << job_spec << ": cannot read\n";
+    absl::StatusOr<std::string> yaml = vjepa::rpc::ReadTextFile(job_spec);
+    if (!yaml.ok()) {
+      std::cerr << kName << ": --job_spec " << yaml.status().message() << "\n";
       return 2;
     }
-    absl::StatusOr<vjepa::spec::JobSpec> spec = vjepa::spec::ParseJobSpec(yaml);
+    absl::StatusOr<vjepa::spec::JobSpec> spec = vjepa::spec::ParseJobSpec(*yaml);
     if (!spec.ok()) {
       std::cerr << kName << ": --job_spec " << job_spec << ": " << spec.status().message() << "\n";
       return 2;

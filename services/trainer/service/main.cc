@@ -1,0 +1,234 @@
+// vjepa-trainer: trains a V-JEPA model on the batches of one or more dataworkers. Standalone mode:
+// the job spec, the dataworkers and this rank's place in the group come from flags. See --help.
+#include <fcntl.h>
+#include <signal.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/core/reexec.h"
+#include "common/metrics/metrics.h"
+#include "common/rpc/server.h"
+#include "common/rpc/token.h"
+#include "common/spec/job_spec.h"
+#include "glog/logging.h"
+#include "services/dataworker/malloc_tuning.h"
+#include "services/trainer/service/training_run.h"
+
+ABSL_FLAG(std::string, job_spec, "",
+          "the job spec (YAML), the same file the dataworkers were given (required)");
+ABSL_FLAG(std::string, job_id, "standalone", "the job id the dataworkers serve");
+ABSL_FLAG(std::string, dataworkers, "",
+          "comma-separated HOST:PORT or unix:PATH of the dataworkers (required); the trainer "
+          "reads one and fails over to the next");
+ABSL_FLAG(std::string, token, "", "worker token for the dataworkers (default: $VJEPA_TOKEN)");
+ABSL_FLAG(std::string, token_file, "", "file whose first line is the worker token");
+ABSL_FLAG(int, rank, 0, "this trainer's rank r in [0, world_size)");
+ABSL_FLAG(int, world_size, 1, "number of trainers M; rank r trains on batches g = s*M + r");
+ABSL_FLAG(std::string, c10d_store, "",
+          "HOST:PORT of the c10d TCPStore, served by rank 0 (needed when world_size > 1)");
+ABSL_FLAG(absl::Duration, c10d_timeout, absl::Seconds(60),
+          "bound for the c10d rendezvous and every collective");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "rank 0 writes step-<S>.safetensors here every checkpoint.every_steps steps and at the "
+          "end; empty: no checkpoints");
+ABSL_FLAG(bool, resume, false,
+          "continue from the newest checkpoint in --checkpoint_dir (step 0 when there is none)");
+ABSL_FLAG(int64_t, steps, 0, "train until this many steps are done; 0: the spec's optim.steps");
+ABSL_FLAG(int, log_every, 1, "print a progress line every this many steps");
+ABSL_FLAG(int, torch_threads, 0,
+          "LibTorch intra-op threads; 0: the spec's resources.torch_threads");
+ABSL_FLAG(absl::Duration, data_deadline, absl::Seconds(60),
+          "give up when no dataworker brought a batch for this long");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for the Prometheus /metrics endpoint; empty: none");
+ABSL_FLAG(std::string, metrics_port_file, "", "write the bound /metrics port to this file");
+
+namespace {
+
+constexpr char kName[] = "vjepa-trainer";
+
+// The worker token from --token_file, --token or $VJEPA_TOKEN; false with a message.
+bool WorkerToken(std::string* token) {
+  absl::StatusOr<std::string> resolved = vjepa::rpc::ResolveToken(
+      absl::GetFlag(FLAGS_token), absl::GetFlag(FLAGS_token_file), "VJEPA_TOKEN");
+  if (!resolved.ok()) {
+    std::cerr << kName << ": the dataworkers need a worker token: " << resolved.status().message()
+              << "\n";
+    return false;
+  }
+  *token = *std::move(resolved);
+  return true;
+}
+
+// SIGINT and SIGTERM: a handler (on whichever thread the signal lands; some threads are started
+// before main) writes the signal number to a pipe that the signal thread reads.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
+}
+
+bool InstallSignalHandlers() {
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
+int Train() {
+  vjepa::trainer::TrainingRunOptions o;
+  const std::string spec_path = absl::GetFlag(FLAGS_job_spec);
+  if (spec_path.empty()) {
+    std::cerr << kName << ": --job_spec is required\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> spec_text = vjepa::rpc::ReadTextFile(spec_path);
+  if (!spec_text.ok()) {
+    std::cerr << kName << ": --job_spec " << spec_text.status().message() << "\n";
+    return 2;
+  }
+  o.spec_text = *std::move(spec_text);
+  absl::StatusOr<vjepa::spec::JobSpec> spec = vjepa::spec::ParseJobSpec(o.spec_text);
+  if (!spec.ok()) {
+    std::cerr << kName << ": --job_spec " << spec_path << ": " << spec.status().message() << "\n";
+    return 2;
+  }
+  o.spec = *std::move(spec);
+  o.job_id = absl::GetFlag(FLAGS_job_id);
+  o.dataworkers = absl::StrSplit(absl::GetFlag(FLAGS_dataworkers), ',', absl::SkipEmpty());
+  if (o.dataworkers.empty()) {
+    std::cerr << kName << ": --dataworkers is required\n";
+    return 2;
+  }
+  if (!WorkerToken(&o.token)) return 2;
+  o.rank = absl::GetFlag(FLAGS_rank);
+  o.world_size = absl::GetFlag(FLAGS_world_size);
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+    std::cerr << kName << ": --rank " << o.rank << " must lie in [0, --world_size " << o.world_size
+              << ")\n";
+    return 2;
+  }
+  o.c10d_store = absl::GetFlag(FLAGS_c10d_store);
+  if (o.world_size > 1 && o.c10d_store.empty()) {
+    std::cerr << kName << ": --world_size " << o.world_size << " needs --c10d_store\n";
+    return 2;
+  }
+  o.c10d_timeout = absl::GetFlag(FLAGS_c10d_timeout);
+  o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  o.resume = absl::GetFlag(FLAGS_resume);
+  if (o.resume && o.checkpoint_dir.empty()) {
+    std::cerr << kName << ": --resume needs --checkpoint_dir\n";
+    return 2;
+  }
+  o.steps = absl::GetFlag(FLAGS_steps);
+  if (o.steps < 0) {
+    std::cerr << kName << ": --steps must be >= 0, got " << o.steps << "\n";
+    return 2;
+  }
+  o.log_every = absl::GetFlag(FLAGS_log_every);
+  o.reconnect_deadline = absl::GetFlag(FLAGS_data_deadline);
+  int threads = absl::GetFlag(FLAGS_torch_threads);
+  if (threads <= 0) threads = static_cast<int>(o.spec.resources.torch_threads);
+  if (threads > 0) torch::set_num_threads(threads);
+
+  auto registry = std::make_shared<vjepa::metrics::Registry>();
+  std::unique_ptr<vjepa::metrics::Exposer> exposer;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    auto started = vjepa::metrics::Exposer::Start(absl::GetFlag(FLAGS_metrics_listen), registry);
+    if (!started.ok()) {
+      std::cerr << kName << ": --metrics_listen: " << started.status().message() << "\n";
+      return 2;
+    }
+    exposer = std::move(started).value();
+    if (!absl::GetFlag(FLAGS_metrics_port_file).empty() &&
+        !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), exposer->BoundPort())) {
+      std::cerr << kName << ": cannot write --metrics_port_file\n";
+      return 1;
+    }
+  }
+
+  vjepa::trainer::TrainingRun run(o, registry);
+  if (!InstallSignalHandlers()) {
+    std::cerr << kName << ": cannot install the SIGTERM handler\n";
+    return 1;
+  }
+  // The signal thread: the first SIGINT/SIGTERM stops the run after the current step. At the end
+  // of the run it is woken through the pipe with `done` set.
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    unsigned char byte = 0;
+    while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    if (done) return;
+    const int sig = byte;
+    LOG(INFO) << kName << ": signal " << sig << ", stopping after the current step";
+    run.RequestStop();
+  });
+  LOG(INFO) << kName << " rank " << o.rank << "/" << o.world_size << " of job " << o.job_id << " ("
+            << spec_path << "), reading from " << absl::GetFlag(FLAGS_dataworkers)
+            << (exposer ? absl::StrCat(", metrics on port ", exposer->BoundPort()) : "");
+  absl::StatusOr<vjepa::trainer::TrainingResult> result = run.Run();
+  done = true;
+  const unsigned char wake = 0;
+  if (write(g_signal_pipe[1], &wake, 1) != 1) LOG(ERROR) << "cannot wake the signal thread";
+  signal_thread.join();
+  if (!result.ok()) {
+    std::cerr << kName << ": " << result.status().message() << "\n";
+    return 1;
+  }
+  LOG(INFO) << kName << ": " << (result->stopped ? "stopped" : "done") << " at step "
+            << result->end_step << " (started at " << result->start_step << ")"
+            << (result->last_checkpoint.empty()
+                    ? ""
+                    : absl::StrCat(", checkpoint ", result->last_checkpoint));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vjepa::core::ReexecWithPassiveOmp(argv);
+  absl::SetProgramUsageMessage(
+      "trains a V-JEPA model on batches streamed by dataworkers (standalone mode).\n"
+      "Usage: vjepa-trainer --job_spec=FILE --dataworkers=HOST:PORT[,...] --token_file=FILE "
+      "[--job_id=ID] [--rank=R --world_size=M --c10d_store=HOST:PORT] "
+      "[--checkpoint_dir=DIR [--resume]] [--steps=N]");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "services/trainer/service/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::cerr << kName << ": unexpected argument \"" << positional[1] << "\" (see --help)\n";
+    return 2;
+  }
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  if (!vjepa::dataworker::KeepLargeBuffersInHeap()) {
+    LOG(WARNING) << "mallopt refused the heap settings: large messages will be slower";
+  }
+  return Train();
+}

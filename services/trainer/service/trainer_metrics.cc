@@ -1,0 +1,37 @@
+#include "services/trainer/service/trainer_metrics.h"
+
+#include <string>
+
+namespace vjepa::trainer {
+namespace {
+
+prometheus::Gauge& Gauge(metrics::Registry& r, const std::string& name, const std::string& help) {
+  return metrics::AddGauge(r, name, help).Add({});
+}
+
+}  // namespace
+
+TrainerMetrics::TrainerMetrics(metrics::Registry& r)
+    : loss(Gauge(r, "vjepa_trainer_loss", "Loss of the last step")),
+      step_seconds(metrics::AddHistogram(r, "vjepa_trainer_step_seconds",
+                                         "Wall time of one step, data wait included")
+                       .Add({}, metrics::LatencyBuckets())),
+      clips_per_second(Gauge(r, "vjepa_trainer_clips_per_second",
+                             "Clips trained on per second, over the last progress interval")),
+      data_wait_seconds(metrics::AddCounter(r, "vjepa_trainer_data_wait_seconds_total",
+                                            "Time spent waiting for the next batch")
+                            .Add({})),
+      grad_norm(metrics::AddGauge(r, "vjepa_trainer_grad_norm",
+                                  "Gradient norm of the last step before clipping, by model (0 "
+                                  "before clipping starts)")),
+      encoder_grad_norm(grad_norm.Add({{"model", "encoder"}})),
+      predictor_grad_norm(grad_norm.Add({{"model", "predictor"}})),
+      lr(Gauge(r, "vjepa_trainer_lr", "Learning rate of the last step")),
+      weight_decay(Gauge(r, "vjepa_trainer_weight_decay", "Weight decay of the last step")),
+      ema_momentum(
+          Gauge(r, "vjepa_trainer_ema_momentum", "Target-encoder EMA momentum of the last step")),
+      steps(metrics::AddCounter(r, "vjepa_trainer_steps_total", "Steps done by this process")
+                .Add({})),
+      step(Gauge(r, "vjepa_trainer_step", "Optimizer updates done (the data position)")) {}
+
+}  // namespace vjepa::trainer

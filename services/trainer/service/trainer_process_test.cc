@@ -1,0 +1,191 @@
+// The vjepa-trainer binary as a process on 127.0.0.1 against a standalone vjepa-dataworker on a
+// generated dataset (tiny H.264 clips, a manifest, a nano spec): it trains, writes checkpoints
+// every checkpoint.every_steps and at the end, resumes from the newest one and ends where an
+// uninterrupted run ends; SIGTERM stops it after a step with a checkpoint and exit code 0; with no
+// dataworker answering it exits 1 naming the cause.
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/dataworker/test_util.h"
+#include "services/trainer/checkpoint/checkpoint.h"
+#include "tests/process.h"
+#include "tests/test_cluster.h"
+
+namespace vjepa::trainer {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kSpec[] =
+    "name: trainer-process-test\n"
+    "model: {preset: nano}\n"
+    "dataset: {manifest: manifest.txt}\n"
+    "optim: {batch_size: 2, steps: 8}\n"
+    "checkpoint: {every_steps: 3}\n";
+
+class TrainerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.File("data"));
+    for (const char* name : {"a", "b", "c", "d"}) {
+      ASSERT_TRUE(
+          dataworker::MakeTestVideo(dir_.File(absl::StrCat("data/", name, ".mp4")), 64, 48, 40));
+    }
+    dir_.Write("data/manifest.txt", "a.mp4 0\nb.mp4 1\nc.mp4 2\nd.mp4 3\n");
+    dir_.Write("spec.yaml", kSpec);
+    dir_.Write("tokens", testing::TestTokenFile());
+    dir_.Write("worker.token", absl::StrCat(testing::kWorkerToken, "\n"));
+    const std::string port_file = dir_.File("dw.port");
+    worker_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BinDir() + "/vjepa-dataworker", "--listen=127.0.0.1:0",
+                                 "--port_file=" + port_file, "--auth_tokens=" + dir_.File("tokens"),
+                                 "--data_root=" + dir_.File("data"),
+                                 "--job_spec=" + dir_.File("spec.yaml"), "--job_id=job-t",
+                                 "--threads=1"},
+        dir_.File("dw.log"));
+    testing::WaitFor([&] { return testing::ReadPortFile(port_file) > 0 || !worker_->Running(); },
+                     absl::Seconds(60));
+    const int port = testing::ReadPortFile(port_file);
+    ASSERT_GT(port, 0) << worker_->Log();
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+
+  std::unique_ptr<testing::Process> Trainer(const std::string& name, const std::string& ckpt_dir,
+                                            std::vector<std::string> extra) {
+    std::vector<std::string> argv = {testing::BinDir() + "/vjepa-trainer",
+                                     "--job_spec=" + dir_.File("spec.yaml"),
+                                     "--job_id=job-t",
+                                     "--dataworkers=" + address_,
+                                     "--token_file=" + dir_.File("worker.token"),
+                                     "--checkpoint_dir=" + ckpt_dir,
+                                     "--torch_threads=1",
+                                     "--data_deadline=20s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<testing::Process>(argv, dir_.File(name + ".log"));
+  }
+
+  // The steps and losses of the progress lines of a log.
+  static std::vector<std::pair<int64_t, double>> Progress(const std::string& log) {
+    std::vector<std::pair<int64_t, double>> out;
+    static const std::regex kLine(R"(step (\d+)/\d+ loss (\S+) lr \S+ clips/s \S+ data_wait \S+)");
+    for (std::sregex_iterator it(log.begin(), log.end(), kLine), end; it != end; ++it) {
+      out.emplace_back(std::stoll((*it)[1]), std::stod((*it)[2]));
+    }
+    return out;
+  }
+
+  static checkpoint::TrainingCheckpoint Load(const std::string& path) {
+    core::StatusOr<checkpoint::TrainingCheckpoint> c = checkpoint::LoadCheckpoint(path);
+    EXPECT_TRUE(c.ok()) << path << ": " << c.status().ToString();
+    return c.ok() ? *std::move(c) : checkpoint::TrainingCheckpoint{};
+  }
+
+  testing::ScratchDir dir_;
+  std::unique_ptr<testing::Process> worker_;
+  std::string address_;
+};
+
+TEST_F(TrainerProcessTest, TrainsCheckpointsAndResumesToTheSameParameters) {
+  const std::string resumed_dir = dir_.File("ckpt-resumed");
+  {
+    auto first = Trainer("first", resumed_dir, {"--steps=6"});
+    ASSERT_EQ(first->Wait(absl::Seconds(120)), 0) << first->Log();
+    const auto progress = Progress(first->Log());
+    ASSERT_EQ(progress.size(), 6u) << first->Log();
+    for (size_t i = 0; i < progress.size(); ++i) {
+      EXPECT_EQ(progress[i].first, static_cast<int64_t>(i) + 1);
+      EXPECT_TRUE(std::isfinite(progress[i].second)) << progress[i].second;
+      EXPECT_GT(progress[i].second, 0);
+    }
+  }
+  EXPECT_EQ(Load(resumed_dir + "/step-3.safetensors").step, 3);
+  const checkpoint::TrainingCheckpoint six = Load(resumed_dir + "/step-6.safetensors");
+  EXPECT_EQ(six.step, 6);
+  EXPECT_THAT(six.spec, HasSubstr("trainer-process-test"));
+  EXPECT_FALSE(six.encoder.empty());
+  EXPECT_FALSE(six.optimizer.state.empty());
+
+  {
+    auto resumed = Trainer("resumed", resumed_dir, {"--resume", "--steps=8"});
+    ASSERT_EQ(resumed->Wait(absl::Seconds(120)), 0) << resumed->Log();
+    EXPECT_THAT(resumed->Log(), HasSubstr("at step 6"));
+    const auto progress = Progress(resumed->Log());
+    ASSERT_EQ(progress.size(), 2u) << resumed->Log();
+    EXPECT_EQ(progress[0].first, 7);
+    EXPECT_EQ(progress[1].first, 8);
+  }
+  const checkpoint::TrainingCheckpoint resumed = Load(resumed_dir + "/step-8.safetensors");
+  EXPECT_EQ(resumed.step, 8);
+
+  // One uninterrupted run of 8 steps on the same batches ends with the same parameters.
+  const std::string straight_dir = dir_.File("ckpt-straight");
+  {
+    auto straight = Trainer("straight", straight_dir, {"--log_every=4"});
+    ASSERT_EQ(straight->Wait(absl::Seconds(120)), 0) << straight->Log();
+    EXPECT_EQ(Progress(straight->Log()).size(), 2u) << straight->Log();
+  }
+  EXPECT_TRUE(std::filesystem::exists(straight_dir + "/step-6.safetensors"));
+  const checkpoint::TrainingCheckpoint straight = Load(straight_dir + "/step-8.safetensors");
+  EXPECT_EQ(straight.step, 8);
+  using Models = std::vector<checkpoint::NamedTensor> checkpoint::TrainingCheckpoint::*;
+  for (Models models :
+       {&checkpoint::TrainingCheckpoint::encoder, &checkpoint::TrainingCheckpoint::predictor,
+        &checkpoint::TrainingCheckpoint::target_encoder}) {
+    const auto& a = resumed.*models;
+    const auto& b = straight.*models;
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].name, b[i].name);
+      EXPECT_TRUE(torch::allclose(a[i].tensor, b[i].tensor, 1e-5, 1e-6)) << a[i].name;
+    }
+  }
+}
+
+TEST_F(TrainerProcessTest, SigtermStopsAfterAStepWithACheckpoint) {
+  const std::string ckpt_dir = dir_.File("ckpt");
+  auto trainer = Trainer("sigterm", ckpt_dir, {"--steps=1000"});
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Progress(trainer->Log()).size() >= 2 || !trainer->Running(); },
+                       absl::Seconds(60)))
+      << trainer->Log();
+  trainer->Signal(SIGTERM);
+  ASSERT_EQ(trainer->Wait(absl::Seconds(60)), 0) << trainer->Log();
+  const auto progress = Progress(trainer->Log());
+  ASSERT_GE(progress.size(), 2u);
+  const int64_t last = progress.back().first;
+  EXPECT_LT(last, 1000);
+  EXPECT_THAT(trainer->Log(), HasSubstr(absl::StrCat("stopped at step ", last)));
+  EXPECT_EQ(Load(absl::StrCat(ckpt_dir, "/step-", last, ".safetensors")).step, last);
+}
+
+TEST_F(TrainerProcessTest, FailsWithTheCauseWhenNoDataworkerAnswers) {
+  // A port nothing listens on: the dataworker of the fixture stops first and frees its port.
+  const std::string dead = address_;
+  worker_->Signal(SIGTERM);
+  ASSERT_EQ(worker_->Wait(absl::Seconds(30)), 0) << worker_->Log();
+  std::vector<std::string> argv = {testing::BinDir() + "/vjepa-trainer",
+                                   "--job_spec=" + dir_.File("spec.yaml"),
+                                   "--job_id=job-t",
+                                   "--dataworkers=" + dead,
+                                   "--token_file=" + dir_.File("worker.token"),
+                                   "--data_deadline=2s"};
+  testing::Process trainer(argv, dir_.File("dead.log"));
+  ASSERT_EQ(trainer.Wait(absl::Seconds(60)), 1) << trainer.Log();
+  EXPECT_THAT(trainer.Log(), HasSubstr("vjepa-trainer: data for step 1: "));
+  EXPECT_THAT(trainer.Log(), HasSubstr(dead));
+}
+
+}  // namespace
+}  // namespace vjepa::trainer

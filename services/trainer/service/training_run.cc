@@ -1,0 +1,272 @@
+#include "services/trainer/service/training_run.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <initializer_list>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "glog/logging.h"
+#include "services/trainer/checkpoint/checkpoint.h"
+#include "services/trainer/service/distributed.h"
+#include "services/trainer/service/trainer_config.h"
+#include "services/trainer/vjepa/checkpointing.h"
+#include "services/trainer/vjepa/trainer.h"
+
+namespace vjepa::trainer {
+namespace {
+
+absl::Status ToAbsl(const core::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(static_cast<int>(s.code())), s.message());
+}
+
+absl::Status Annotate(const absl::Status& s, const std::string& what) {
+  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string CheckpointPath(const std::string& dir, int64_t step) {
+  return (std::filesystem::path(dir) / absl::StrCat("step-", step, ".safetensors")).string();
+}
+
+absl::StatusOr<std::string> NewestCheckpoint(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) {
+    return absl::NotFoundError(absl::StrCat("checkpoint dir ", dir, ": ", ec.message()));
+  }
+  int64_t best = -1;
+  std::string best_path;
+  for (const auto& entry : it) {
+    const std::string filename = entry.path().filename().string();
+    absl::string_view name(filename);
+    if (!absl::ConsumePrefix(&name, "step-") || !absl::ConsumeSuffix(&name, ".safetensors")) {
+      continue;
+    }
+    int64_t step = 0;
+    if (!absl::SimpleAtoi(name, &step) || step < 0) continue;
+    if (step > best) {
+      best = step;
+      best_path = entry.path().string();
+    }
+  }
+  if (best < 0) {
+    return absl::NotFoundError(absl::StrCat("checkpoint dir ", dir, ": no step-<S>.safetensors"));
+  }
+  return best_path;
+}
+
+TrainingRun::TrainingRun(TrainingRunOptions options, std::shared_ptr<metrics::Registry> registry)
+    : options_(std::move(options)), registry_(std::move(registry)), metrics_(*registry_) {}
+
+TrainingRun::~TrainingRun() = default;
+
+void TrainingRun::RequestStop() {
+  stop_ = true;
+  absl::MutexLock lock(&mu_);
+  if (client_ != nullptr) client_->Stop();
+}
+
+absl::StatusOr<TrainingResult> TrainingRun::Run() {
+  const spec::JobSpec& spec = options_.spec;
+  absl::StatusOr<jepa::TrainerConfig> config = TrainerConfigFromSpec(spec);
+  if (!config.ok()) return Annotate(config.status(), "job spec");
+  const int64_t steps = options_.steps > 0 ? options_.steps : spec.optim.steps;
+
+  torch::manual_seed(static_cast<uint64_t>(spec.seed));
+  core::StatusOr<std::unique_ptr<jepa::Trainer>> created = jepa::Trainer::Create(*config);
+  if (!created.ok()) return Annotate(ToAbsl(created.status()), "model");
+  std::unique_ptr<jepa::Trainer> trainer = std::move(created).value();
+
+  TrainingResult result;
+  if (options_.resume) {
+    if (options_.checkpoint_dir.empty()) {
+      return absl::InvalidArgumentError("--resume needs --checkpoint_dir");
+    }
+    absl::StatusOr<std::string> path = NewestCheckpoint(options_.checkpoint_dir);
+    if (path.ok()) {
+      core::StatusOr<checkpoint::TrainingCheckpoint> ckpt = checkpoint::LoadCheckpoint(*path);
+      if (!ckpt.ok()) return Annotate(ToAbsl(ckpt.status()), absl::StrCat("checkpoint ", *path));
+      core::Status restored = jepa::RestoreCheckpoint(*ckpt, trainer.get());
+      if (!restored.ok()) {
+        return Annotate(ToAbsl(restored), absl::StrCat("restoring checkpoint ", *path));
+      }
+      LOG(INFO) << "resumed from " << *path << " at step " << trainer->updates();
+      result.last_checkpoint = *path;
+    } else if (absl::IsNotFound(path.status())) {
+      LOG(INFO) << "--resume: " << path.status().message() << "; starting at step 0";
+    } else {
+      return path.status();
+    }
+  }
+  result.start_step = trainer->updates();
+  result.end_step = trainer->updates();
+  if (trainer->updates() >= steps) {
+    LOG(INFO) << "nothing to do: step " << trainer->updates() << " of " << steps;
+    return result;
+  }
+
+  std::unique_ptr<ProcessGroup> group;
+  if (options_.world_size > 1) {
+    DistributedOptions d;
+    d.job_id = options_.job_id;
+    d.rank = options_.rank;
+    d.world_size = options_.world_size;
+    d.store_address = options_.c10d_store;
+    d.timeout = options_.c10d_timeout;
+    absl::StatusOr<std::unique_ptr<ProcessGroup>> joined = ProcessGroup::Join(d);
+    if (!joined.ok()) return Annotate(joined.status(), "c10d group");
+    group = std::move(joined).value();
+    // Every rank starts from rank 0's parameters.
+    std::vector<torch::Tensor> params;
+    for (auto* module : std::initializer_list<torch::nn::Module*>{
+             trainer->encoder().get(), trainer->predictor().get(),
+             trainer->target_encoder().get()}) {
+      for (const torch::Tensor& p : module->parameters()) params.push_back(p.detach());
+    }
+    if (absl::Status s = group->Broadcast(params, 0); !s.ok()) {
+      return Annotate(s, "c10d broadcast of the initial parameters");
+    }
+    trainer->SetGradientHook(GradientAllReduceHook(group.get()));
+  }
+
+  DataClientOptions d;
+  d.job_id = options_.job_id;
+  d.rank = options_.rank;
+  d.world_size = options_.world_size;
+  d.addresses = options_.dataworkers;
+  d.token = options_.token;
+  d.start_step = trainer->updates();
+  d.streams = 1;  // standalone: every dataworker produces every g of this rank; fail over
+  d.batch_size = static_cast<int>(spec.optim.batch_size);
+  d.num_tokens = config->vit.num_tokens();
+  d.token_bytes = config->vit.token_values();
+  d.mask_configs = static_cast<int>(spec.mask.size());
+  d.reconnect_deadline = options_.reconnect_deadline;
+  absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(d);
+  if (!client.ok()) return Annotate(client.status(), "data client");
+  if (absl::Status s = (*client)->Start(); !s.ok()) return Annotate(s, "data client");
+  {
+    absl::MutexLock lock(&mu_);
+    client_ = client->get();
+  }
+  if (stop_) (*client)->Stop();
+
+  jepa::CheckpointInfo info;
+  info.iterations_per_epoch = spec.optim.ipe;
+  info.spec = options_.spec_text;
+  const bool writes_checkpoints = options_.rank == 0 && !options_.checkpoint_dir.empty();
+  if (writes_checkpoints) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.checkpoint_dir, ec);
+  }
+  int64_t saved_step = result.last_checkpoint.empty() ? -1 : trainer->updates();
+  auto save = [&]() -> absl::Status {
+    const int64_t step = trainer->updates();
+    if (!writes_checkpoints || step == saved_step) return absl::OkStatus();
+    const std::string path = CheckpointPath(options_.checkpoint_dir, step);
+    core::Status s = checkpoint::SaveCheckpoint(path, jepa::MakeCheckpoint(*trainer, info));
+    if (!s.ok()) return Annotate(ToAbsl(s), absl::StrCat("checkpoint ", path));
+    saved_step = step;
+    result.last_checkpoint = path;
+    LOG(INFO) << "checkpoint " << path;
+    return absl::OkStatus();
+  };
+
+  absl::Status failure;
+  const int64_t every = spec.checkpoint.every_steps;
+  const int log_every = std::max(1, options_.log_every);
+  double window_start = Now();
+  double window_wait = 0;
+  int64_t window_clips = 0;
+  while (trainer->updates() < steps) {
+    if (stop_) {
+      result.stopped = true;
+      break;
+    }
+    const double t0 = Now();
+    const double wait0 = (*client)->data_wait_seconds();
+    absl::StatusOr<StepBatch> batch = (*client)->Next();
+    const double waited = (*client)->data_wait_seconds() - wait0;
+    metrics_.data_wait_seconds.Increment(waited);
+    if (!batch.ok()) {
+      if (stop_) {
+        result.stopped = true;
+        break;
+      }
+      failure = Annotate(batch.status(), absl::StrCat("data for step ", trainer->updates() + 1));
+      break;
+    }
+    core::StatusOr<jepa::StepStats> stats = trainer->Step(batch->batch);
+    if (!stats.ok()) {
+      failure = Annotate(ToAbsl(stats.status()), absl::StrCat("step ", trainer->updates() + 1));
+      break;
+    }
+    if (!std::isfinite(stats->loss)) {
+      failure = absl::InternalError(
+          absl::StrCat("step ", stats->update, ": the loss is not finite (", stats->loss, ")"));
+      break;
+    }
+    const double t1 = Now();
+    metrics_.step_seconds.Observe(t1 - t0);
+    metrics_.loss.Set(stats->loss);
+    metrics_.lr.Set(stats->lr);
+    metrics_.weight_decay.Set(stats->wd);
+    metrics_.ema_momentum.Set(stats->momentum);
+    metrics_.encoder_grad_norm.Set(stats->encoder_grad_norm);
+    metrics_.predictor_grad_norm.Set(stats->predictor_grad_norm);
+    metrics_.steps.Increment();
+    metrics_.step.Set(static_cast<double>(stats->update));
+    window_wait += waited;
+    window_clips += batch->batch.tokens.size(0);
+    const int64_t step = trainer->updates();
+    if (step % log_every == 0 || step == steps) {
+      const double span = std::max(t1 - window_start, 1e-9);
+      const double clips_per_s = static_cast<double>(window_clips) / span;
+      metrics_.clips_per_second.Set(clips_per_s);
+      LOG(INFO) << "step " << step << "/" << steps << " loss " << Num(stats->loss) << " lr "
+                << Num(stats->lr) << " clips/s " << Num(clips_per_s) << " data_wait "
+                << Num(window_wait / span);
+      window_start = t1;
+      window_wait = 0;
+      window_clips = 0;
+    }
+    if (every > 0 && step % every == 0) {
+      if (absl::Status s = save(); !s.ok()) {
+        failure = s;
+        break;
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    client_ = nullptr;
+  }
+  (*client)->Stop();
+  result.end_step = trainer->updates();
+  if (!failure.ok()) return failure;
+  // The end of the run, or a stop: the last step's checkpoint.
+  if (absl::Status s = save(); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace vjepa::trainer
