@@ -98,6 +98,8 @@ class FfmpegVideoReader final : public VideoReader {
   absl::Status DecodeSegment(const Segment& seg, Run* run, const FrameSink& sink,
                              absl::Time deadline, DecodeStats* stats);
   absl::Status Receive(Run* run, const FrameSink& sink, DecodeStats* stats);
+  // Sends the packet just read (ReadPacket(dp)) to the decoder, then takes what it gives back.
+  absl::Status SendPacket(int32_t dp, Run* run, const FrameSink& sink, DecodeStats* stats);
   absl::Status Emit(int64_t index, const AVFrame* frame, const FrameSink& sink, Run* run);
   bool Needed(const Run& run, int64_t frame) const;
 
@@ -390,6 +392,19 @@ bool FfmpegVideoReader::Needed(const Run& run, int64_t frame) const {
   return std::binary_search(begin, end, frame);
 }
 
+absl::Status FfmpegVideoReader::SendPacket(int32_t dp, Run* run, const FrameSink& sink,
+                                           DecodeStats* stats) {
+  const int32_t frame = index_->packets[dp].frame;
+  // Decoded frames carry their index as pts.
+  pkt_->pts = frame >= 0 ? frame : AV_NOPTS_VALUE;
+  pkt_->dts = AV_NOPTS_VALUE;
+  const int r = avcodec_send_packet(codec_.get(), pkt_.get());
+  av_packet_unref(pkt_.get());
+  ++stats->packets_sent;
+  if (r < 0) return DecodeError(dp, "decoding", r);
+  return Receive(run, sink, stats);
+}
+
 absl::Status FfmpegVideoReader::DecodeSegment(const Segment& seg, Run* run, const FrameSink& sink,
                                               absl::Time deadline, DecodeStats* stats) {
   AVCodecContext* c = codec_.get();
@@ -401,14 +416,7 @@ absl::Status FfmpegVideoReader::DecodeSegment(const Segment& seg, Run* run, cons
     const bool skip = skip_allowed_ && !(ip.frame >= 0 && Needed(*run, ip.frame));
     c->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     if (skip && ip.frame >= 0) ++run->skip_sent;
-    // Decoded frames carry their index as pts.
-    pkt_->pts = ip.frame >= 0 ? ip.frame : AV_NOPTS_VALUE;
-    pkt_->dts = AV_NOPTS_VALUE;
-    const int r = avcodec_send_packet(c, pkt_.get());
-    av_packet_unref(pkt_.get());
-    ++stats->packets_sent;
-    if (r < 0) return DecodeError(dp, "decoding", r);
-    RETURN_IF_ERROR(Receive(run, sink, stats));
+    RETURN_IF_ERROR(SendPacket(dp, run, sink, stats));
   }
   c->skip_frame = AVDISCARD_DEFAULT;
   // Nothing decoded yet (packets before the first key frame): the first picture after them
@@ -418,14 +426,7 @@ absl::Status FfmpegVideoReader::DecodeSegment(const Segment& seg, Run* run, cons
        ++dp) {
     if (absl::Now() > deadline) return DeadlineError(path_, "decoding");
     RETURN_IF_ERROR(ReadPacket(dp));
-    const int32_t frame = index_->packets[dp].frame;
-    pkt_->pts = frame >= 0 ? frame : AV_NOPTS_VALUE;
-    pkt_->dts = AV_NOPTS_VALUE;
-    const int r = avcodec_send_packet(c, pkt_.get());
-    av_packet_unref(pkt_.get());
-    ++stats->packets_sent;
-    if (r < 0) return DecodeError(dp, "decoding", r);
-    RETURN_IF_ERROR(Receive(run, sink, stats));
+    RETURN_IF_ERROR(SendPacket(dp, run, sink, stats));
   }
   const int r = avcodec_send_packet(c, nullptr);
   if (r < 0 && r != AVERROR_EOF) return DecodeError(seg.end, "draining", r);
