@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/dataworker/batch/batch_builder.h"
 #include "services/dataworker/batch/dataset.h"
+#include "services/dataworker/video/frame_index.h"
 #include "services/dataworker/video/video_reader.h"
 
 namespace vjepa::dataworker {
@@ -76,8 +77,12 @@ absl::Status Read(const std::string& path, const VideoTokensOptions& options, Vi
   spec.probe.batch_size = 1;
   spec.probe.segments = options.segments;
   spec.probe.views = options.views;
+  // The builder's open indexes the file; the one below for its description reuses that index.
+  FrameIndexCache cache;
+  BuilderOptions builder_options;
+  builder_options.index_cache = &cache;
   absl::StatusOr<std::unique_ptr<BatchBuilder>> builder =
-      BatchBuilder::Create(spec, *dataset, BuilderOptions{});
+      BatchBuilder::Create(spec, *dataset, builder_options);
   if (!builder.ok()) return builder.status();
   absl::StatusOr<BuiltBatch> batch = (*builder)->Build(0, 0);
   if (!batch.ok()) {
@@ -90,7 +95,7 @@ absl::Status Read(const std::string& path, const VideoTokensOptions& options, Vi
     return batch.status();
   }
   absl::StatusOr<std::unique_ptr<VideoReader>> reader =
-      VideoReader::Open(video.string(), ReaderLimits{});
+      VideoReader::Open(video.string(), builder_options.limits, &cache);
   if (reader.ok()) {
     out->codec = (*reader)->info().codec;
     out->width = (*reader)->info().width;
