@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "services/trainer/probe/probe_testing.h"
+
 namespace vjepa::probe {
 namespace {
 
@@ -20,23 +22,6 @@ class ProbeClassifierTest : public ::testing::Test {
  protected:
   void SetUp() override { torch::set_num_threads(1); }
 };
-
-ProbeOptions Options(ProbePooling pooling, int64_t dim, int64_t heads, int64_t classes,
-                     uint64_t seed = 0) {
-  ProbeOptions o;
-  o.pooling = pooling;
-  o.embed_dim = dim;
-  o.num_heads = heads;
-  o.num_classes = classes;
-  o.seed = seed;
-  return o;
-}
-
-ProbeClassifier MustMake(const ProbeOptions& options) {
-  core::StatusOr<ProbeClassifier> made = MakeProbeClassifier(options);
-  EXPECT_TRUE(made.ok()) << made.status();
-  return *made;
-}
 
 std::map<std::string, torch::Tensor> Params(const torch::nn::Module& m) {
   std::map<std::string, torch::Tensor> out;
@@ -84,7 +69,7 @@ TEST_F(ProbeClassifierTest, FactoryRejectsBadShapes) {
            {ProbePooling::kAverage, -1, 0, 5, false},
        }) {
     core::StatusOr<ProbeClassifier> made =
-        MakeProbeClassifier(Options(c.pooling, c.dim, c.heads, c.classes));
+        MakeProbeClassifier(TestProbeOptions(c.pooling, c.dim, c.heads, c.classes));
     EXPECT_EQ(made.ok(), c.ok) << ProbePoolingName(c.pooling) << " D=" << c.dim
                                << " heads=" << c.heads << " classes=" << c.classes;
     if (made.ok()) {
@@ -98,7 +83,7 @@ TEST_F(ProbeClassifierTest, FactoryRejectsBadShapes) {
 }
 
 TEST_F(ProbeClassifierTest, AttentiveParameterNamesAndShapesMatchReference) {
-  ProbeClassifier probe = MustMake(Options(ProbePooling::kAttentive, 192, 3, 5));
+  ProbeClassifier probe = MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 192, 3, 5));
   const std::vector<std::pair<std::string, std::vector<int64_t>>> expected = {
       {"pooler.query_tokens", {1, 1, 192}},
       {"pooler.cross_attention_block.norm1.weight", {192}},
@@ -130,7 +115,7 @@ TEST_F(ProbeClassifierTest, AttentiveParameterNamesAndShapesMatchReference) {
 }
 
 TEST_F(ProbeClassifierTest, AverageParameterNamesAndShapes) {
-  ProbeClassifier probe = MustMake(Options(ProbePooling::kAverage, 192, 0, 5));
+  ProbeClassifier probe = MustMakeProbe(TestProbeOptions(ProbePooling::kAverage, 192, 0, 5));
   std::vector<std::pair<std::string, std::vector<int64_t>>> actual;
   for (const auto& item : probe->named_parameters()) {
     actual.emplace_back(item.key(), item.value().sizes().vec());
@@ -186,7 +171,7 @@ TEST_F(ProbeClassifierTest, Norm1EpsIsObservableInTheOutput) {
 
 TEST_F(ProbeClassifierTest, XattnProjExistsButDoesNotAffectTheOutput) {
   for (bool apply : {false, true}) {
-    ProbeOptions options = Options(ProbePooling::kAttentive, 16, 2, 4, /*seed=*/3);
+    ProbeOptions options = TestProbeOptions(ProbePooling::kAttentive, 16, 2, 4, /*seed=*/3);
     options.apply_xattn_proj = apply;
     core::StatusOr<ProbeClassifier> made = MakeProbeClassifier(options);
     ASSERT_TRUE(made.ok()) << made.status();
@@ -214,7 +199,8 @@ struct InitCase {
 };
 
 TEST_F(ProbeClassifierTest, InitialisationStatistics) {
-  ProbeClassifier probe = MustMake(Options(ProbePooling::kAttentive, 192, 3, 5, /*seed=*/7));
+  ProbeClassifier probe =
+      MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 192, 3, 5, /*seed=*/7));
   std::map<std::string, torch::Tensor> p = Params(*probe);
   const double s2 = 0.02 / std::sqrt(2.0);
   const std::string b = "pooler.cross_attention_block.";
@@ -247,7 +233,7 @@ TEST_F(ProbeClassifierTest, InitialisationStatistics) {
 
 TEST_F(ProbeClassifierTest, ClassifierLinearKeepsPyTorchDefaultInit) {
   for (ProbePooling pooling : {ProbePooling::kAttentive, ProbePooling::kAverage}) {
-    ProbeClassifier probe = MustMake(Options(pooling, 192, 3, 5, /*seed=*/1));
+    ProbeClassifier probe = MustMakeProbe(TestProbeOptions(pooling, 192, 3, 5, /*seed=*/1));
     std::map<std::string, torch::Tensor> p = Params(*probe);
     const double bound = 1.0 / std::sqrt(192.0);  // kaiming-uniform(a=√5) on fan_in 192
     const torch::Tensor& w = p.at("linear.weight");
@@ -260,9 +246,12 @@ TEST_F(ProbeClassifierTest, ClassifierLinearKeepsPyTorchDefaultInit) {
 }
 
 TEST_F(ProbeClassifierTest, InitialisationIsDeterministicPerSeed) {
-  ProbeClassifier a = MustMake(Options(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/5));
-  ProbeClassifier b = MustMake(Options(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/5));
-  ProbeClassifier c = MustMake(Options(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/6));
+  ProbeClassifier a =
+      MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/5));
+  ProbeClassifier b =
+      MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/5));
+  ProbeClassifier c =
+      MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 32, 4, 3, /*seed=*/6));
   std::map<std::string, torch::Tensor> pa = Params(*a), pb = Params(*b), pc = Params(*c);
   for (const auto& [name, t] : pa) {
     EXPECT_TRUE(torch::equal(t, pb.at(name))) << name;
@@ -401,7 +390,7 @@ TEST_F(ProbeClassifierTest, AverageForwardIsLinearOfTokenMean) {
 }
 
 TEST_F(ProbeClassifierTest, ForwardRejectsTokensOfTheWrongWidth) {
-  ProbeClassifier probe = MustMake(Options(ProbePooling::kAttentive, 16, 2, 4));
+  ProbeClassifier probe = MustMakeProbe(TestProbeOptions(ProbePooling::kAttentive, 16, 2, 4));
   torch::NoGradGuard no_grad;
   EXPECT_EQ(probe->forward(torch::zeros({2, 3, 16})).sizes(), (std::vector<int64_t>{2, 4}));
   EXPECT_THROW(probe->forward(torch::zeros({2, 3, 12})), c10::Error);

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "services/trainer/probe/probe_testing.h"
+
 namespace vjepa::probe {
 namespace {
 
@@ -25,15 +27,7 @@ class ProbeTrainerTest : public ::testing::Test {
 
 ProbeClassifier MakeProbe(ProbePooling pooling, int64_t dim, int64_t heads, int64_t classes,
                           uint64_t seed = 0) {
-  ProbeOptions o;
-  o.pooling = pooling;
-  o.embed_dim = dim;
-  o.num_heads = heads;
-  o.num_classes = classes;
-  o.seed = seed;
-  core::StatusOr<ProbeClassifier> made = MakeProbeClassifier(o);
-  EXPECT_TRUE(made.ok()) << made.status();
-  return *made;
+  return MustMakeProbe(TestProbeOptions(pooling, dim, heads, classes, seed));
 }
 
 std::unique_ptr<ProbeTrainer> MakeTrainer(ProbeClassifier probe, const ProbeTrainConfig& config) {
