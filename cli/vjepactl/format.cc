@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "yaml-cpp/yaml.h"
 
@@ -218,6 +220,40 @@ bool IsTerminal(v1::JobState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
+Json RuntimeToJson(const v1::JobRuntime& rt) {
+  Json quarantined = Json::array();
+  for (const v1::QuarantinedVideo& q : rt.quarantined()) {
+    quarantined.push_back(Json{{"sample", q.sample()},
+                               {"path", q.path()},
+                               {"reason", q.reason()},
+                               {"detail", q.detail()}});
+  }
+  return Json{
+      {"trainers", std::vector<std::string>(rt.trainers().begin(), rt.trainers().end())},
+      {"dataworkers", std::vector<std::string>(rt.dataworkers().begin(), rt.dataworkers().end())},
+      {"restarts", rt.restarts()},
+      {"max_restarts", rt.max_restarts()},
+      {"ledger", Json{{"total", rt.batches_total()},
+                      {"pending", rt.batches_pending()},
+                      {"leased", rt.batches_leased()},
+                      {"delivered", rt.batches_delivered()},
+                      {"committed", rt.batches_committed()},
+                      {"batches_per_epoch", rt.batches_per_epoch()}}},
+      {"dataset", Json{{"size", rt.dataset_size()},
+                       {"manifest_sha256", rt.manifest_sha256()},
+                       {"recipe_version", rt.recipe_version()},
+                       {"quarantine_version", rt.quarantine_version()}}},
+      {"quarantined", quarantined},
+      {"data_wait_fraction", rt.data_wait_fraction()},
+      {"clips_per_second", rt.clips_per_second()},
+      {"dataworker_clips_per_core_second", rt.dataworker_clips_per_core_second()},
+      {"dataworker_cores_needed", rt.dataworker_cores_needed()},
+      {"loss", rt.loss()},
+      {"lr", rt.lr()},
+      {"c10d_store_address", rt.c10d_store_address()},
+  };
+}
+
 Json JobToJson(const v1::Job& job) {
   return Json{
       {"id", job.id()},
@@ -234,6 +270,7 @@ Json JobToJson(const v1::Job& job) {
       {"create_time", Rfc3339(job.create_time_ms())},
       {"update_time", Rfc3339(job.update_time_ms())},
       {"client_request_id", job.client_request_id()},
+      {"runtime", RuntimeToJson(job.runtime())},
   };
 }
 
@@ -248,6 +285,9 @@ Json WorkerToJson(const v1::Worker& worker) {
       {"register_time", Rfc3339(worker.register_time_ms())},
       {"last_heartbeat", Rfc3339(worker.last_heartbeat_ms())},
       {"job_id", worker.job_id()},
+      {"rank", worker.rank()},
+      {"generation", worker.generation()},
+      {"clips_per_core_second", worker.clips_per_core_second()},
       {"message", worker.message()},
       {"device", worker.device()},
       {"cpus", worker.cpus()},
@@ -372,6 +412,38 @@ std::string DescribeJobText(const v1::Job& job, absl::Time now) {
   for (const auto& [key, value] : fields) {
     absl::StrAppend(&out, key, ":", std::string(width - key.size() + 2, ' '),
                     value.empty() ? "<none>" : value, "\n");
+  }
+  if (job.has_runtime()) {
+    const v1::JobRuntime& rt = job.runtime();
+    char buf[160];
+    absl::StrAppend(&out, "Runtime:\n");
+    absl::StrAppend(&out, "  Trainers:      ",
+                    rt.trainers().empty() ? "<none>" : absl::StrJoin(rt.trainers(), ", "), "\n");
+    absl::StrAppend(&out, "  Dataworkers:   ",
+                    rt.dataworkers().empty() ? "<none>" : absl::StrJoin(rt.dataworkers(), ", "),
+                    "\n");
+    absl::StrAppend(&out, "  Restarts:      ", rt.restarts(), "/", rt.max_restarts(), "\n");
+    absl::StrAppend(&out, "  Batch ledger:  ", rt.batches_committed(), " committed, ",
+                    rt.batches_delivered(), " delivered, ", rt.batches_leased(), " leased, ",
+                    rt.batches_pending(), " pending of ", rt.batches_total(), "\n");
+    if (rt.dataset_size() > 0) {
+      absl::StrAppend(&out, "  Dataset:       ", rt.dataset_size(), " videos, ",
+                      rt.batches_per_epoch(), " batches per epoch, manifest sha256 ",
+                      rt.manifest_sha256().substr(0, 16), ", recipe ", rt.recipe_version(), "\n");
+    } else {
+      absl::StrAppend(&out, "  Dataset:       <not read yet>\n");
+    }
+    std::snprintf(buf, sizeof(buf), "%.3f", rt.data_wait_fraction());
+    absl::StrAppend(&out, "  Data wait:     ", buf, " of step time\n");
+    std::snprintf(buf, sizeof(buf), "%.2f clips/s; dataworkers %.2f clips/s per core; needs %.2f",
+                  rt.clips_per_second(), rt.dataworker_clips_per_core_second(),
+                  rt.dataworker_cores_needed());
+    absl::StrAppend(&out, "  Throughput:    ", buf, " dataworker cores\n");
+    absl::StrAppend(&out, "  Quarantined:   ", rt.quarantined_size(), " videos\n");
+    for (const v1::QuarantinedVideo& q : rt.quarantined()) {
+      absl::StrAppend(&out, "    #", q.sample(), " ", q.path(), ": ", q.reason(),
+                      q.detail().empty() ? "" : " (" + q.detail() + ")", "\n");
+    }
   }
   absl::StrAppend(&out, "Spec:\n");
   for (absl::string_view line : absl::StrSplit(absl::string_view(job.spec_yaml()), '\n')) {

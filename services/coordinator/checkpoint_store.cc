@@ -4,6 +4,7 @@
 #include <cctype>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -93,9 +94,15 @@ CheckpointStore::CheckpointStore(Store* store, JobManager* jobs, metrics::Regist
   }
 }
 
-void CheckpointStore::SetOnCheckpointCommitted(CheckpointCommittedHook hook) {
+void CheckpointStore::SetOnCheckpointCommitted(CheckpointCommittedHook hook, absl::Mutex* hook_mu) {
   absl::MutexLock lock(&mu_);
   on_committed_ = std::move(hook);
+  hook_mu_ = hook_mu;
+}
+
+void CheckpointStore::SetWorkerAccess(WorkerAccess access) {
+  absl::MutexLock lock(&access_mu_);
+  worker_access_ = std::move(access);
 }
 
 absl::Status CheckpointStore::Init() {
@@ -159,12 +166,23 @@ absl::Status CheckpointStore::Refuse(absl::Status s, const char* result) {
 }
 
 absl::StatusOr<v1::Job> CheckpointStore::GetJobFor(const rpc::Principal& caller,
-                                                   const std::string& id) {
+                                                   const std::string& id,
+                                                   const std::string& worker_id) {
   RETURN_IF_ERROR(CheckJobId(id));
   ASSIGN_OR_RETURN(std::optional<v1::Job> job, store_->GetJob(id));
-  // Another user's job answers exactly like a missing one; workers and admins see every job.
+  // Another user's job answers exactly like a missing one; admins see every job, workers the
+  // jobs they are assigned to.
   if (!job.has_value() || (caller.role == rpc::Role::kUser && job->owner() != caller.name)) {
     return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  }
+  WorkerAccess access;
+  {
+    absl::MutexLock lock(&access_mu_);
+    access = worker_access_;
+  }
+  if (caller.role == rpc::Role::kWorker && access && !access(caller, worker_id, id)) {
+    return absl::NotFoundError(
+        absl::StrCat("job ", id, " not found (worker \"", worker_id, "\" is not assigned to it)"));
   }
   return *job;
 }
@@ -208,7 +226,7 @@ absl::Status CheckpointStore::UploadCheckpoint(
                                                 h.sha256().substr(0, 80), "\"")),
         "refused");
   }
-  auto job = GetJobFor(caller, h.job_id());
+  auto job = GetJobFor(caller, h.job_id(), h.worker_id());
   if (!job.ok()) return Refuse(job.status(), "refused");
   if (absl::Status s = CheckUploadable(*job, h.generation()); !s.ok()) {
     // A retried final upload that made the job SUCCEEDED goes on to be deduplicated.
@@ -274,7 +292,7 @@ absl::Status CheckpointStore::UploadCheckpoint(
   {
     absl::MutexLock lock(&mu_);
     // The job may have moved on while the bytes arrived.
-    auto now_job = GetJobFor(caller, h.job_id());
+    auto now_job = GetJobFor(caller, h.job_id(), h.worker_id());
     if (!now_job.ok()) return Refuse(now_job.status(), "refused");
     current = *now_job;
     ASSIGN_OR_RETURN(std::optional<CheckpointRow> existing,
@@ -304,6 +322,8 @@ absl::Status CheckpointStore::UploadCheckpoint(
       row.final = h.final();
       row.create_time_ms = absl::ToUnixMillis(now_());
       row.path = rel;
+      std::optional<absl::MutexLock> hook_lock;
+      if (hook_mu_ != nullptr) hook_lock.emplace(hook_mu_);
       absl::Status s = store_->CommitCheckpoint(row, [&](StoreTxn& txn) -> absl::Status {
         if (!on_committed_) return absl::OkStatus();
         return on_committed_(txn, row.job_id, row.generation, row.step, row.final);
@@ -321,6 +341,10 @@ absl::Status CheckpointStore::UploadCheckpoint(
   resp->set_deduplicated(deduplicated);
   // A retried final upload (deduplicated) finishes a transition that failed the first time.
   if (h.final() && current.state() != v1::SUCCEEDED) {
+    // A short job may finish before any progress report moved it to RUNNING.
+    if (current.state() == v1::SCHEDULED) {
+      (void)jobs_->Transition(h.job_id(), v1::RUNNING, "state", "training");
+    }
     ASSIGN_OR_RETURN(v1::Job done, jobs_->Transition(h.job_id(), v1::SUCCEEDED, "checkpoint",
                                                      absl::StrCat("final checkpoint at step ",
                                                                   h.step(), " committed")));
@@ -374,7 +398,7 @@ void CheckpointStore::RemoveBlob(const std::string& relative_path) {
 absl::Status CheckpointStore::ListCheckpoints(const rpc::Principal& caller,
                                               const v1::ListCheckpointsRequest& req,
                                               v1::ListCheckpointsResponse* resp) {
-  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.job_id()));
+  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.job_id(), req.worker_id()));
   ASSIGN_OR_RETURN(std::vector<CheckpointRow> rows, store_->ListCheckpoints(job.id()));
   for (const CheckpointRow& r : rows) *resp->add_checkpoints() = ToProto(r);
   return absl::OkStatus();
@@ -391,7 +415,7 @@ absl::Status CheckpointStore::PullCheckpoint(
     return absl::InvalidArgumentError(
         absl::StrCat("step: must be >= 0, or -1 for the latest, got ", req.step()));
   }
-  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.job_id()));
+  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.job_id(), req.worker_id()));
   CheckpointRow row;
   {
     absl::MutexLock lock(&mu_);
@@ -459,7 +483,7 @@ absl::Status CheckpointStore::DeleteJob(const rpc::Principal& caller,
                                         const v1::DeleteJobRequest& req,
                                         v1::DeleteJobResponse* resp) {
   if (req.id().empty()) return absl::InvalidArgumentError("id: must not be empty");
-  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.id()));
+  ASSIGN_OR_RETURN(v1::Job job, GetJobFor(caller, req.id(), ""));
   if (!IsTerminal(job.state())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", job.id(), " is ", v1::JobState_Name(job.state()),

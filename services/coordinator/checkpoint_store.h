@@ -54,8 +54,15 @@ class CheckpointStore {
   absl::Status Init();
 
   // The hook OnCheckpointCommitted (see CheckpointCommittedHook); the server sets it, the
-  // default does nothing. Set it before serving.
-  void SetOnCheckpointCommitted(CheckpointCommittedHook hook);
+  // default does nothing. `hook_mu`, when given, is held around the commit transaction, so that
+  // the hook may use state it guards (lock order: this store, hook_mu, the Store). Set it before
+  // serving.
+  void SetOnCheckpointCommitted(CheckpointCommittedHook hook, absl::Mutex* hook_mu = nullptr);
+  // Whether worker `worker_id` (registered by the calling principal) may see `job_id`'s
+  // checkpoints; unset: every worker may.
+  using WorkerAccess = std::function<bool(const rpc::Principal& caller,
+                                          const std::string& worker_id, const std::string& job_id)>;
+  void SetWorkerAccess(WorkerAccess access);
 
   // `next` reads the next message of the client stream (false at its end).
   absl::Status UploadCheckpoint(const rpc::Principal& caller,
@@ -73,7 +80,8 @@ class CheckpointStore {
 
  private:
   struct Upload;
-  absl::StatusOr<v1::Job> GetJobFor(const rpc::Principal& caller, const std::string& id);
+  absl::StatusOr<v1::Job> GetJobFor(const rpc::Principal& caller, const std::string& id,
+                                    const std::string& worker_id);
   absl::Status CheckUploadable(const v1::Job& job, int64_t generation) const;
   // Deletes the job's checkpoints that retention no longer keeps.
   void ApplyRetentionLocked(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -91,6 +99,9 @@ class CheckpointStore {
   absl::Mutex mu_;
   std::map<std::string, int> pins_ ABSL_GUARDED_BY(mu_);  // checkpoint id -> pulls in progress
   CheckpointCommittedHook on_committed_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex* hook_mu_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Mutex access_mu_;
+  WorkerAccess worker_access_ ABSL_GUARDED_BY(access_mu_);
 
   prometheus::Family<prometheus::Counter>& uploads_;
   prometheus::Counter& bytes_received_;

@@ -14,6 +14,7 @@
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/grpc_services.h"
 #include "services/coordinator/job_manager.h"
+#include "services/coordinator/orchestrator.h"
 #include "services/coordinator/store.h"
 #include "services/coordinator/worker_registry.h"
 
@@ -37,6 +38,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
         absl::StrCat("--worker_lost_after: must be at least twice --heartbeat_interval (",
                      absl::FormatDuration(config.heartbeat_interval), "), got ",
                      absl::FormatDuration(config.lost_after)));
+  }
+  if (config.lease_duration < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lease_duration: must be >= 1s, got ",
+                                                   absl::FormatDuration(config.lease_duration)));
+  }
+  if (config.max_restarts < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_restarts: must be >= 0, got ", config.max_restarts));
+  }
+  if (config.schedule_interval < absl::Milliseconds(10) ||
+      config.schedule_interval > absl::Seconds(60)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--schedule_interval: must be in [10ms, 60s], got ",
+                     absl::FormatDuration(config.schedule_interval)));
   }
   RETURN_IF_ERROR(rpc::CheckHostPort(config.listen, "--listen"));
   if (!config.metrics_listen.empty()) {
@@ -77,15 +92,33 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
   copts.max_bytes = config.max_checkpoint_bytes;
   s->checkpoints_ =
       std::make_unique<CheckpointStore>(s->store_.get(), s->jobs_.get(), *s->registry_, copts);
-  // OnCheckpointCommitted: nothing to commit with a checkpoint until the batch ledger exists.
-  s->checkpoints_->SetOnCheckpointCommitted(
-      [](StoreTxn&, const std::string&, int64_t, int64_t, bool) { return absl::OkStatus(); });
   RETURN_IF_ERROR(s->checkpoints_->Init());
 
+  OrchestratorOptions oopts;
+  oopts.grace = config.lost_after;
+  oopts.lease_duration = config.lease_duration;
+  oopts.max_restarts = config.max_restarts;
+  oopts.tick = config.schedule_interval;
+  s->orchestrator_ = std::make_unique<Orchestrator>(s->store_.get(), s->jobs_.get(),
+                                                    s->workers_.get(), *s->registry_, oopts);
+  RETURN_IF_ERROR(s->orchestrator_->Init());
+  Orchestrator* orch = s->orchestrator_.get();
+  s->checkpoints_->SetOnCheckpointCommitted(
+      [orch](StoreTxn& txn, const std::string& job_id, int64_t generation, int64_t step, bool final)
+          ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return orch->OnCheckpointCommitted(txn, job_id, generation, step, final);
+          },
+      orch->commit_mutex());
+  s->checkpoints_->SetWorkerAccess([orch](const rpc::Principal& caller,
+                                          const std::string& worker_id, const std::string& job_id) {
+    return orch->WorkerMayAccess(caller, worker_id, job_id);
+  });
+  s->workers_->SetListener([orch](const v1::Worker& w) { orch->OnWorkerLeft(w); });
+
   s->job_service_ =
-      std::make_unique<GrpcJobService>(*s->auth_, s->jobs_.get(), s->checkpoints_.get());
-  s->worker_service_ =
-      std::make_unique<GrpcWorkerService>(*s->auth_, s->workers_.get(), s->checkpoints_.get());
+      std::make_unique<GrpcJobService>(*s->auth_, s->jobs_.get(), s->checkpoints_.get(), orch);
+  s->worker_service_ = std::make_unique<GrpcWorkerService>(*s->auth_, s->workers_.get(),
+                                                           s->checkpoints_.get(), orch);
   s->checkpoint_service_ =
       std::make_unique<GrpcCheckpointService>(*s->auth_, s->checkpoints_.get());
   rpc::ServerOptions options;
@@ -110,12 +143,14 @@ absl::Status CoordinatorServer::Start() {
   }
   RETURN_IF_ERROR(server_->Start());
   workers_->StartReaper();
+  orchestrator_->Start();
   return absl::OkStatus();
 }
 
 void CoordinatorServer::Stop() {
   if (jobs_) jobs_->Shutdown();
   if (server_) server_->Stop(absl::Seconds(2));
+  if (orchestrator_) orchestrator_->Stop();
   if (workers_) workers_->Stop();
 }
 

@@ -26,13 +26,17 @@ struct CoordinatorConfig {
   rpc::TlsFiles tls;
   absl::Duration heartbeat_interval = absl::Seconds(2);
   absl::Duration lost_after = absl::Seconds(10);
-  int64_t max_checkpoint_bytes = int64_t{16} << 30;  // largest accepted checkpoint upload
+  int64_t max_checkpoint_bytes = int64_t{16} << 30;    // largest accepted checkpoint upload
+  absl::Duration lease_duration = absl::Seconds(120);  // batch leases to dataworkers
+  int max_restarts = 3;                                // lost-trainer restarts before FAILED
+  absl::Duration schedule_interval = absl::Milliseconds(200);
 };
 
 class Store;
 class JobManager;
 class WorkerRegistry;
 class CheckpointStore;
+class Orchestrator;
 class GrpcJobService;
 class GrpcWorkerService;
 class GrpcCheckpointService;
@@ -58,6 +62,7 @@ class CoordinatorServer {
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<WorkerRegistry> workers_;
   std::unique_ptr<CheckpointStore> checkpoints_;
+  std::unique_ptr<Orchestrator> orchestrator_;
   std::unique_ptr<GrpcJobService> job_service_;
   std::unique_ptr<GrpcWorkerService> worker_service_;
   std::unique_ptr<GrpcCheckpointService> checkpoint_service_;

@@ -17,13 +17,6 @@ using rpc::Role;
 #define ANYONE \
   { Role::kUser, Role::kAdmin, Role::kWorker }
 
-// The batch ledger arrives with the pretraining service path; until then these RPCs
-// authenticate and say so.
-absl::Status NotYet(const char* rpc, const char* missing) {
-  return absl::UnimplementedError(std::string(rpc) +
-                                  " is not served by this coordinator version (" + missing + ")");
-}
-
 }  // namespace
 
 grpc::Status GrpcJobService::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
@@ -34,14 +27,22 @@ grpc::Status GrpcJobService::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
 
 grpc::Status GrpcJobService::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
                                     v1::GetJobResponse* resp) {
-  return Authorized(auth_, ctx, USERS,
-                    [&](const Principal& p) { return jobs_->GetJob(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS, [&](const Principal& p) {
+    absl::Status s = jobs_->GetJob(p, *req, resp);
+    if (s.ok()) orchestrator_->Decorate(resp->mutable_job());
+    return s;
+  });
 }
 
 grpc::Status GrpcJobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* resp) {
-  return Authorized(auth_, ctx, USERS,
-                    [&](const Principal& p) { return jobs_->ListJobs(p, *req, resp); });
+  return Authorized(auth_, ctx, USERS, [&](const Principal& p) {
+    absl::Status s = jobs_->ListJobs(p, *req, resp);
+    if (s.ok()) {
+      for (v1::Job& job : *resp->mutable_jobs()) orchestrator_->Decorate(&job);
+    }
+    return s;
+  });
 }
 
 grpc::Status GrpcJobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
@@ -68,14 +69,20 @@ grpc::Status GrpcJobService::DeleteJob(grpc::ServerContext* ctx, const v1::Delet
 grpc::Status GrpcWorkerService::RegisterWorker(grpc::ServerContext* ctx,
                                                const v1::RegisterWorkerRequest* req,
                                                v1::RegisterWorkerResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS,
-                    [&](const Principal& p) { return workers_->RegisterWorker(p, *req, resp); });
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) {
+    absl::Status s = workers_->RegisterWorker(p, *req, resp);
+    if (s.ok()) orchestrator_->OnHeartbeat(resp->worker(), nullptr, resp->mutable_assignment());
+    return s;
+  });
 }
 
 grpc::Status GrpcWorkerService::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS,
-                    [&](const Principal& p) { return workers_->Heartbeat(p, *req, resp); });
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) {
+    absl::Status s = workers_->Heartbeat(p, *req, resp);
+    if (s.ok()) orchestrator_->OnHeartbeat(resp->worker(), req, resp->mutable_assignment());
+    return s;
+  });
 }
 
 grpc::Status GrpcWorkerService::ListWorkers(grpc::ServerContext* ctx,
@@ -88,16 +95,15 @@ grpc::Status GrpcWorkerService::ListWorkers(grpc::ServerContext* ctx,
 grpc::Status GrpcWorkerService::LeaseBatches(grpc::ServerContext* ctx,
                                              const v1::LeaseBatchesRequest* req,
                                              v1::LeaseBatchesResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
-    return NotYet("LeaseBatches", "no batch ledger yet");
-  });
+  return Authorized(auth_, ctx, WORKERS,
+                    [&](const Principal& p) { return orchestrator_->LeaseBatches(p, *req, resp); });
 }
 
 grpc::Status GrpcWorkerService::ReportProgress(grpc::ServerContext* ctx,
                                                const v1::ReportProgressRequest* req,
                                                v1::ReportProgressResponse* resp) {
-  return Authorized(auth_, ctx, WORKERS, [&](const Principal&) {
-    return NotYet("ReportProgress", "no batch ledger yet");
+  return Authorized(auth_, ctx, WORKERS, [&](const Principal& p) {
+    return orchestrator_->ReportProgress(p, *req, resp);
   });
 }
 

@@ -6,6 +6,7 @@
 #include "common/rpc/auth.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/job_manager.h"
+#include "services/coordinator/orchestrator.h"
 #include "services/coordinator/worker_registry.h"
 #include "vjepa/v1/checkpoint.grpc.pb.h"
 #include "vjepa/v1/job.grpc.pb.h"
@@ -15,8 +16,9 @@ namespace vjepa::coordinator {
 
 class GrpcJobService final : public v1::JobService::Service {
  public:
-  GrpcJobService(const rpc::Authenticator& auth, JobManager* jobs, CheckpointStore* checkpoints)
-      : auth_(auth), jobs_(jobs), checkpoints_(checkpoints) {}
+  GrpcJobService(const rpc::Authenticator& auth, JobManager* jobs, CheckpointStore* checkpoints,
+                 Orchestrator* orchestrator)
+      : auth_(auth), jobs_(jobs), checkpoints_(checkpoints), orchestrator_(orchestrator) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
                          v1::SubmitJobResponse* resp) override;
@@ -35,13 +37,14 @@ class GrpcJobService final : public v1::JobService::Service {
   const rpc::Authenticator& auth_;
   JobManager* const jobs_;
   CheckpointStore* const checkpoints_;
+  Orchestrator* const orchestrator_;
 };
 
 class GrpcWorkerService final : public v1::WorkerService::Service {
  public:
   GrpcWorkerService(const rpc::Authenticator& auth, WorkerRegistry* workers,
-                    CheckpointStore* checkpoints)
-      : auth_(auth), workers_(workers), checkpoints_(checkpoints) {}
+                    CheckpointStore* checkpoints, Orchestrator* orchestrator)
+      : auth_(auth), workers_(workers), checkpoints_(checkpoints), orchestrator_(orchestrator) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
                               v1::RegisterWorkerResponse* resp) override;
@@ -61,6 +64,7 @@ class GrpcWorkerService final : public v1::WorkerService::Service {
   const rpc::Authenticator& auth_;
   WorkerRegistry* const workers_;
   CheckpointStore* const checkpoints_;
+  Orchestrator* const orchestrator_;
 };
 
 class GrpcCheckpointService final : public v1::CheckpointService::Service {

@@ -226,13 +226,41 @@ absl::Status JobManager::CancelJob(const rpc::Principal& caller, const v1::Cance
 }
 
 absl::StatusOr<v1::Job> JobManager::Transition(const std::string& job_id, v1::JobState to,
-                                               const std::string& type,
-                                               const std::string& message) {
+                                               const std::string& type, const std::string& message,
+                                               const std::function<void(v1::Job*)>& mutate) {
   absl::MutexLock lock(&mu_);
   auto job = store_->GetJob(job_id);
   if (!job.ok()) return job.status();
   if (!job->has_value()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  if (mutate && Allowed((*job)->state(), to)) mutate(&**job);
   return TransitionLocked(**job, to, type, message);
+}
+
+absl::StatusOr<v1::Job> JobManager::RecordProgress(const std::string& job_id, int64_t step,
+                                                   const std::string& message) {
+  absl::MutexLock lock(&mu_);
+  auto job = store_->GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (!job->has_value()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  v1::Job& j = **job;
+  if (IsTerminal(j.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", v1::JobState_Name(j.state())));
+  }
+  j.set_step(step);
+  v1::JobEvent event;
+  event.set_time_ms(NowMs());
+  event.set_type("progress");
+  event.set_state(j.state());
+  event.set_message(message);
+  event.set_step(step);
+  auto stored = store_->UpdateJob(j, event);
+  if (!stored.ok()) {
+    store_errors_.Add({{"op", "update_job"}}).Increment();
+    return stored.status();
+  }
+  ++version_;
+  return j;
 }
 
 absl::StatusOr<v1::Job> JobManager::TransitionLocked(v1::Job job, v1::JobState to,

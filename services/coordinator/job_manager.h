@@ -46,10 +46,16 @@ class JobManager {
                         const std::function<bool(const v1::JobEvent&)>& send,
                         const std::function<bool()>& cancelled);
 
-  // Moves a job to `to`, recording an event of `type` with `message`. FAILED_PRECONDITION when
-  // the lifecycle does not allow it (e.g. out of a terminal state).
+  // Moves a job to `to`, recording an event of `type` with `message`; `mutate` (optional) changes
+  // other fields in the same write (e.g. the generation). FAILED_PRECONDITION when the lifecycle
+  // does not allow it (e.g. out of a terminal state).
   absl::StatusOr<v1::Job> Transition(const std::string& job_id, v1::JobState to,
-                                     const std::string& type, const std::string& message);
+                                     const std::string& type, const std::string& message,
+                                     const std::function<void(v1::Job*)>& mutate = nullptr);
+  // Records the job's step with a "progress" event (its state unchanged). FAILED_PRECONDITION
+  // for a job in a terminal state.
+  absl::StatusOr<v1::Job> RecordProgress(const std::string& job_id, int64_t step,
+                                         const std::string& message);
 
   // Wakes every watcher so that streams end before the server stops.
   void Shutdown();

@@ -34,6 +34,12 @@ ABSL_FLAG(absl::Duration, worker_lost_after, absl::Seconds(10),
           "silence after which a worker is declared LOST (>= 2 heartbeat intervals)");
 ABSL_FLAG(int64_t, max_checkpoint_bytes, int64_t{16} << 30,
           "largest checkpoint an UploadCheckpoint may send, in bytes");
+ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(120),
+          "a batch lease not produced and streamed within this returns to PENDING");
+ABSL_FLAG(int, max_restarts, 3,
+          "restarts after a lost or failed trainer before a job FAILS (>= 0)");
+ABSL_FLAG(absl::Duration, schedule_interval, absl::Milliseconds(200),
+          "how often the scheduler places trainers and dataworkers and expires leases");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -67,6 +73,9 @@ int main(int argc, char** argv) {
   config.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   config.lost_after = absl::GetFlag(FLAGS_worker_lost_after);
   config.max_checkpoint_bytes = absl::GetFlag(FLAGS_max_checkpoint_bytes);
+  config.lease_duration = absl::GetFlag(FLAGS_lease_duration);
+  config.max_restarts = absl::GetFlag(FLAGS_max_restarts);
+  config.schedule_interval = absl::GetFlag(FLAGS_schedule_interval);
 
   auto server = vjepa::coordinator::CoordinatorServer::Create(config);
   if (!server.ok()) {

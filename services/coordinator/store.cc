@@ -101,6 +101,24 @@ constexpr const char* kMigrations[] = {
         step INTEGER NOT NULL,
         PRIMARY KEY (job_id, g));
     )sql",
+    // 4 -> 5: assignments and the runtime of jobs (docs/pretraining.md): a trainer's rank and
+    // generation, a job's runtime (dataset identity, gang, c10d store) as a serialized
+    // vjepa.v1.JobRuntime, and the quarantined videos of each dataset (by manifest digest).
+    R"sql(
+      ALTER TABLE workers ADD COLUMN rank INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE workers ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE job_runtime (
+        job_id TEXT PRIMARY KEY,
+        runtime BLOB NOT NULL);
+      CREATE TABLE quarantine (
+        manifest_sha256 TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (manifest_sha256, sample));
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -130,6 +148,10 @@ class Stmt {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  Stmt& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
   // SQLITE_ROW or SQLITE_DONE, or an error status.
   absl::StatusOr<bool> Step() {
     int rc = sqlite3_step(stmt_);
@@ -138,6 +160,11 @@ class Stmt {
     return absl::InternalError(absl::StrCat("store: ", sqlite3_errmsg(db_)));
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Blob(int col) const {
+    const void* b = sqlite3_column_blob(stmt_, col);
+    return b ? std::string(static_cast<const char*>(b), sqlite3_column_bytes(stmt_, col))
+             : std::string();
+  }
   std::string Text(int col) const {
     const unsigned char* t = sqlite3_column_text(stmt_, col);
     return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(stmt_, col))
@@ -430,7 +457,8 @@ absl::StatusOr<std::vector<CheckpointRow>> Store::DeleteJob(const std::string& j
     }
     for (const char* sql :
          {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM checkpoints WHERE job_id = ?",
-          "DELETE FROM ledgers WHERE job_id = ?", "DELETE FROM ledger_entries WHERE job_id = ?"}) {
+          "DELETE FROM ledgers WHERE job_id = ?", "DELETE FROM ledger_entries WHERE job_id = ?",
+          "DELETE FROM job_runtime WHERE job_id = ?"}) {
       Stmt st(db_, sql);
       RETURN_IF_ERROR(st.prepared());
       st.Bind(1, job_id);
@@ -519,22 +547,25 @@ absl::Status Store::PutWorker(const v1::Worker& w) {
   absl::MutexLock lock(&mu_);
   Stmt s(db_,
          "INSERT OR REPLACE INTO workers (id, name, incarnation, kind, state, advertise_address, "
-         "register_time_ms, last_heartbeat_ms, job_id, cpus, device, message, principal) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+         "register_time_ms, last_heartbeat_ms, job_id, cpus, device, message, principal, rank, "
+         "generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   RETURN_IF_ERROR(s.prepared());
   s.Bind(1, w.id()).Bind(2, w.name()).Bind(3, w.incarnation());
   s.Bind(4, static_cast<int64_t>(w.kind())).Bind(5, static_cast<int64_t>(w.state()));
   s.Bind(6, w.advertise_address()).Bind(7, w.register_time_ms()).Bind(8, w.last_heartbeat_ms());
   s.Bind(9, w.job_id()).Bind(10, static_cast<int64_t>(w.cpus())).Bind(11, w.device());
   s.Bind(12, w.message()).Bind(13, w.principal());
+  s.Bind(14, static_cast<int64_t>(w.rank())).Bind(15, w.generation());
   return s.Step().status();
 }
 
 absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
   absl::MutexLock lock(&mu_);
-  Stmt s(db_,
-         "SELECT id, name, incarnation, kind, state, advertise_address, register_time_ms, "
-         "last_heartbeat_ms, job_id, cpus, device, message, principal FROM workers ORDER BY rowid");
+  Stmt s(
+      db_,
+      "SELECT id, name, incarnation, kind, state, advertise_address, register_time_ms, "
+      "last_heartbeat_ms, job_id, cpus, device, message, principal, rank, generation FROM workers "
+      "ORDER BY rowid");
   RETURN_IF_ERROR(s.prepared());
   std::vector<v1::Worker> workers;
   while (true) {
@@ -554,6 +585,8 @@ absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
     w.set_device(s.Text(10));
     w.set_message(s.Text(11));
     w.set_principal(s.Text(12));
+    w.set_rank(static_cast<int32_t>(s.Int(13)));
+    w.set_generation(s.Int(14));
   }
   return workers;
 }
@@ -636,6 +669,78 @@ absl::StatusOr<std::optional<StoredLedger>> Store::GetLedger(const std::string& 
     l.snapshot.outstanding.push_back(std::move(e));
   }
   return std::optional<StoredLedger>(std::move(l));
+}
+
+absl::Status Store::PutJobRuntime(const std::string& job_id, const v1::JobRuntime& runtime) {
+  v1::JobRuntime stored = runtime;
+  stored.clear_quarantined();  // kept per dataset in its own table
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "INSERT OR REPLACE INTO job_runtime (job_id, runtime) VALUES (?, ?)");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, job_id).BindBlob(2, stored.SerializeAsString());
+  return s.Step().status();
+}
+
+absl::StatusOr<std::optional<v1::JobRuntime>> Store::GetJobRuntime(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "SELECT runtime FROM job_runtime WHERE job_id = ?");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) return std::optional<v1::JobRuntime>();
+  v1::JobRuntime runtime;
+  if (!runtime.ParseFromString(s.Blob(0))) {
+    return absl::DataLossError(absl::StrCat("store: job ", job_id, ": unreadable runtime row"));
+  }
+  return std::optional<v1::JobRuntime>(std::move(runtime));
+}
+
+absl::StatusOr<int64_t> Store::AddQuarantined(const std::string& manifest_sha256,
+                                              const std::vector<v1::QuarantinedVideo>& videos,
+                                              int64_t time_ms) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  int64_t added = 0;
+  absl::Status st = [&]() -> absl::Status {
+    for (const v1::QuarantinedVideo& v : videos) {
+      Stmt s(db_,
+             "INSERT OR IGNORE INTO quarantine (manifest_sha256, sample, path, reason, detail, "
+             "time_ms) VALUES (?, ?, ?, ?, ?, ?)");
+      RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, manifest_sha256).Bind(2, v.sample()).Bind(3, v.path()).Bind(4, v.reason());
+      s.Bind(5, v.detail()).Bind(6, time_ms);
+      RETURN_IF_ERROR(s.Step().status());
+      added += sqlite3_changes(db_);
+    }
+    return absl::OkStatus();
+  }();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  RETURN_IF_ERROR(Exec("COMMIT"));
+  return added;
+}
+
+absl::StatusOr<std::vector<v1::QuarantinedVideo>> Store::ListQuarantined(
+    const std::string& manifest_sha256) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "SELECT sample, path, reason, detail FROM quarantine WHERE manifest_sha256 = ? "
+         "ORDER BY sample");
+  RETURN_IF_ERROR(s.prepared());
+  s.Bind(1, manifest_sha256);
+  std::vector<v1::QuarantinedVideo> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    v1::QuarantinedVideo& v = out.emplace_back();
+    v.set_sample(s.Int(0));
+    v.set_path(s.Text(1));
+    v.set_reason(s.Text(2));
+    v.set_detail(s.Text(3));
+  }
+  return out;
 }
 
 }  // namespace vjepa::coordinator

@@ -58,7 +58,7 @@ struct StoredLedger {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens (creating if needed) `path` and migrates it to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -107,6 +107,18 @@ class Store {
   // A job's checkpoints by step; an empty job id lists every checkpoint (by job, then step).
   absl::StatusOr<std::vector<CheckpointRow>> ListCheckpoints(const std::string& job_id);
   absl::Status DeleteCheckpoints(const std::vector<std::string>& ids);
+
+  // A job's runtime (without its quarantine list, which is kept per dataset).
+  absl::Status PutJobRuntime(const std::string& job_id, const v1::JobRuntime& runtime);
+  absl::StatusOr<std::optional<v1::JobRuntime>> GetJobRuntime(const std::string& job_id);
+  // Records quarantined videos of the dataset with this manifest digest; returns how many were
+  // new (a video already recorded is kept as first reported).
+  absl::StatusOr<int64_t> AddQuarantined(const std::string& manifest_sha256,
+                                         const std::vector<v1::QuarantinedVideo>& videos,
+                                         int64_t time_ms);
+  // By manifest row.
+  absl::StatusOr<std::vector<v1::QuarantinedVideo>> ListQuarantined(
+      const std::string& manifest_sha256);
 
   absl::Status PutWorker(const v1::Worker& worker);
   absl::StatusOr<std::vector<v1::Worker>> ListWorkers();

@@ -139,64 +139,123 @@ absl::Status WorkerRegistry::RegisterWorker(const rpc::Principal& caller,
     return refuse("invalid",
                   absl::InvalidArgumentError(absl::StrCat("cpus: must be >= 0, got ", req.cpus())));
   }
+  std::vector<v1::Worker> left;
+  absl::Status result = [&]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    const int64_t now = absl::ToUnixMillis(options_.now());
+    resp->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+    resp->set_lost_after_ms(absl::ToInt64Milliseconds(options_.lost_after));
+
+    auto it = id_by_name_.find(req.name());
+    if (it != id_by_name_.end()) {
+      v1::Worker& old = by_id_[it->second];
+      if (!caller.is_admin() && old.principal() != caller.name) {
+        return refuse("owner",
+                      absl::PermissionDeniedError(absl::StrCat(
+                          "worker name ", req.name(), " is registered by another principal")));
+      }
+      if (req.incarnation() < old.incarnation()) {
+        return refuse("stale",
+                      absl::FailedPreconditionError(absl::StrCat(
+                          "worker ", req.name(), ": incarnation ", req.incarnation(),
+                          " is older than the registered incarnation ", old.incarnation())));
+      }
+      if (req.incarnation() == old.incarnation() && old.state() == v1::ALIVE) {
+        // A retried registration: the same worker again.
+        old.set_advertise_address(req.advertise_address());
+        old.set_last_heartbeat_ms(now);
+        RETURN_IF_ERROR(PersistLocked(old));
+        *resp->mutable_worker() = old;
+        return absl::OkStatus();
+      }
+      if (req.incarnation() == old.incarnation()) {
+        return refuse("stale", absl::FailedPreconditionError(absl::StrCat(
+                                   "worker ", req.name(), " incarnation ", req.incarnation(),
+                                   " was declared ", v1::WorkerState_Name(old.state()),
+                                   ": register with a higher incarnation")));
+      }
+      if (old.state() == v1::ALIVE) {
+        old.set_state(v1::GONE);
+        old.set_message(absl::StrCat("replaced by incarnation ", req.incarnation()));
+        RETURN_IF_ERROR(PersistLocked(old));
+        left.push_back(old);
+      }
+    }
+
+    v1::Worker w;
+    w.set_id(NewId("w-"));
+    w.set_name(req.name());
+    w.set_incarnation(req.incarnation());
+    w.set_kind(req.kind());
+    w.set_state(v1::ALIVE);
+    w.set_advertise_address(req.advertise_address());
+    w.set_register_time_ms(now);
+    w.set_last_heartbeat_ms(now);
+    w.set_cpus(req.cpus());
+    w.set_device(req.device());
+    w.set_principal(caller.name);
+    RETURN_IF_ERROR(PersistLocked(w));
+    id_by_name_[w.name()] = w.id();
+    by_id_[w.id()] = w;
+    registrations_.Add({{"kind", KindLabel(w.kind())}}).Increment();
+    RefreshGaugesLocked();
+    *resp->mutable_worker() = std::move(w);
+    return absl::OkStatus();
+  }();
+  Notify(left);
+  return result;
+}
+
+void WorkerRegistry::SetListener(Listener listener) {
   absl::MutexLock lock(&mu_);
-  const int64_t now = absl::ToUnixMillis(options_.now());
-  resp->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
-  resp->set_lost_after_ms(absl::ToInt64Milliseconds(options_.lost_after));
+  listener_ = std::move(listener);
+}
 
-  auto it = id_by_name_.find(req.name());
-  if (it != id_by_name_.end()) {
-    v1::Worker& old = by_id_[it->second];
-    if (!caller.is_admin() && old.principal() != caller.name) {
-      return refuse("owner",
-                    absl::PermissionDeniedError(absl::StrCat(
-                        "worker name ", req.name(), " is registered by another principal")));
-    }
-    if (req.incarnation() < old.incarnation()) {
-      return refuse("stale", absl::FailedPreconditionError(absl::StrCat(
-                                 "worker ", req.name(), ": incarnation ", req.incarnation(),
-                                 " is older than the registered incarnation ", old.incarnation())));
-    }
-    if (req.incarnation() == old.incarnation() && old.state() == v1::ALIVE) {
-      // A retried registration: the same worker again.
-      old.set_advertise_address(req.advertise_address());
-      old.set_last_heartbeat_ms(now);
-      RETURN_IF_ERROR(PersistLocked(old));
-      *resp->mutable_worker() = old;
-      return absl::OkStatus();
-    }
-    if (req.incarnation() == old.incarnation()) {
-      return refuse(
-          "stale", absl::FailedPreconditionError(absl::StrCat(
-                       "worker ", req.name(), " incarnation ", req.incarnation(), " was declared ",
-                       v1::WorkerState_Name(old.state()), ": register with a higher incarnation")));
-    }
-    if (old.state() == v1::ALIVE) {
-      old.set_state(v1::GONE);
-      old.set_message(absl::StrCat("replaced by incarnation ", req.incarnation()));
-      RETURN_IF_ERROR(PersistLocked(old));
-    }
+void WorkerRegistry::Notify(const std::vector<v1::Worker>& left) {
+  if (left.empty()) return;
+  Listener listener;
+  {
+    absl::MutexLock lock(&mu_);
+    listener = listener_;
   }
+  if (!listener) return;
+  for (const v1::Worker& w : left) listener(w);
+}
 
-  v1::Worker w;
-  w.set_id(NewId("w-"));
-  w.set_name(req.name());
-  w.set_incarnation(req.incarnation());
-  w.set_kind(req.kind());
-  w.set_state(v1::ALIVE);
-  w.set_advertise_address(req.advertise_address());
-  w.set_register_time_ms(now);
-  w.set_last_heartbeat_ms(now);
-  w.set_cpus(req.cpus());
-  w.set_device(req.device());
-  w.set_principal(caller.name);
-  RETURN_IF_ERROR(PersistLocked(w));
-  id_by_name_[w.name()] = w.id();
-  by_id_[w.id()] = w;
-  registrations_.Add({{"kind", KindLabel(w.kind())}}).Increment();
-  RefreshGaugesLocked();
-  *resp->mutable_worker() = std::move(w);
-  return absl::OkStatus();
+std::vector<v1::Worker> WorkerRegistry::Workers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Worker> out;
+  out.reserve(by_id_.size());
+  for (const auto& [id, w] : by_id_) out.push_back(w);
+  return out;
+}
+
+std::optional<v1::Worker> WorkerRegistry::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+void WorkerRegistry::SetAssignment(const std::string& id, const std::string& job_id, int rank,
+                                   int64_t generation) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  v1::Worker& w = it->second;
+  if (w.job_id() == job_id && w.rank() == rank && w.generation() == generation) return;
+  w.set_job_id(job_id);
+  w.set_rank(rank);
+  w.set_generation(generation);
+  (void)PersistLocked(w);  // the in-memory state rules; the next change persists again
+}
+
+void WorkerRegistry::SetProductionRate(const std::string& id, double clips_per_core_second) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it != by_id_.end() && clips_per_core_second > 0) {
+    it->second.set_clips_per_core_second(clips_per_core_second);
+  }
 }
 
 absl::Status WorkerRegistry::Heartbeat(const rpc::Principal& caller,
@@ -246,20 +305,25 @@ absl::Status WorkerRegistry::ListWorkers(const rpc::Principal& caller,
 }
 
 int WorkerRegistry::CheckDeadlines() {
-  absl::MutexLock lock(&mu_);
-  const int64_t now = absl::ToUnixMillis(options_.now());
-  const int64_t lost_after = absl::ToInt64Milliseconds(options_.lost_after);
+  std::vector<v1::Worker> left;
   int n = 0;
-  for (auto& [id, w] : by_id_) {
-    if (w.state() != v1::ALIVE || now - w.last_heartbeat_ms() <= lost_after) continue;
-    w.set_state(v1::LOST);
-    w.set_message(absl::StrCat("no heartbeat for ", now - w.last_heartbeat_ms(), " ms (deadline ",
-                               lost_after, " ms)"));
-    (void)PersistLocked(w);  // the in-memory state rules; the next change persists again
-    lost_.Add({{"kind", KindLabel(w.kind())}}).Increment();
-    ++n;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t now = absl::ToUnixMillis(options_.now());
+    const int64_t lost_after = absl::ToInt64Milliseconds(options_.lost_after);
+    for (auto& [id, w] : by_id_) {
+      if (w.state() != v1::ALIVE || now - w.last_heartbeat_ms() <= lost_after) continue;
+      w.set_state(v1::LOST);
+      w.set_message(absl::StrCat("no heartbeat for ", now - w.last_heartbeat_ms(), " ms (deadline ",
+                                 lost_after, " ms)"));
+      (void)PersistLocked(w);  // the in-memory state rules; the next change persists again
+      lost_.Add({{"kind", KindLabel(w.kind())}}).Increment();
+      left.push_back(w);
+      ++n;
+    }
+    if (n) RefreshGaugesLocked();
   }
-  if (n) RefreshGaugesLocked();
+  Notify(left);
   return n;
 }
 

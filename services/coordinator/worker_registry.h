@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,13 +51,32 @@ class WorkerRegistry {
   // how many. Called by the reaper thread, and by tests with a fake clock.
   int CheckDeadlines();
 
+  // Called (outside the registry's lock) for every worker that leaves ALIVE: declared LOST or
+  // replaced by a newer incarnation (GONE). Set before serving.
+  using Listener = std::function<void(const v1::Worker&)>;
+  void SetListener(Listener listener);
+  // Every known worker (a copy).
+  std::vector<v1::Worker> Workers() const;
+  // One worker; nullopt when unknown.
+  std::optional<v1::Worker> Get(const std::string& id) const;
+  // Records what a worker is assigned to (shown by `vjepactl get workers`, kept across a
+  // coordinator restart). Unknown ids are ignored.
+  void SetAssignment(const std::string& id, const std::string& job_id, int rank,
+                     int64_t generation);
+  // Records a dataworker's measured production rate (a Heartbeat field).
+  void SetProductionRate(const std::string& id, double clips_per_core_second);
+  const WorkerRegistryOptions& options() const { return options_; }
+
  private:
   absl::Status PersistLocked(const v1::Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefreshGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const WorkerRegistryOptions options_;
-  absl::Mutex mu_;
+  void Notify(const std::vector<v1::Worker>& left);
+
+  mutable absl::Mutex mu_;
+  Listener listener_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Worker> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> id_by_name_ ABSL_GUARDED_BY(mu_);  // latest incarnation
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

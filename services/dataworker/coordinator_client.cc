@@ -141,6 +141,10 @@ void CoordinatorClient::HeartbeatLoop() {
     v1::HeartbeatRequest req;
     req.set_worker_id(worker_id());
     req.set_status_message(service_->StatusLine());
+    if (metrics_ != nullptr && metrics_->producer_busy_seconds.Value() > 0) {
+      req.set_clips_per_core_second(metrics_->clips_produced.Value() /
+                                    metrics_->producer_busy_seconds.Value());
+    }
     v1::HeartbeatResponse resp;
     absl::Status s = Call("Heartbeat", interval, [&](grpc::ClientContext* ctx) {
       return stub_->Heartbeat(ctx, req, &resp);

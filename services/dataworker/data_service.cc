@@ -203,8 +203,15 @@ std::optional<DataService::Claim> DataService::ClaimLocked() {
         slot->lease = std::move(first->second);
         stream.pending.erase(first);
         slot->global_index = slot->lease->global_index();
-        slot->epoch = slot->lease->epoch();
-        slot->batch_index = slot->lease->batch_index();
+        if (slot->lease->dataset_size() != 0) {
+          slot->epoch = slot->lease->epoch();
+          slot->batch_index = slot->lease->batch_index();
+        } else {
+          // The coordinator does not know the dataset yet (this worker reports it): the
+          // position comes from the manifest this worker read.
+          slot->epoch = slot->global_index / job.batches_per_epoch;
+          slot->batch_index = slot->global_index % job.batches_per_epoch;
+        }
       }
       stream.slots.push_back(slot);
       return Claim{slot, job.producer};
