@@ -677,7 +677,7 @@ absl::Status Orchestrator::ReportProgress(const rpc::Principal& caller,
 absl::Status Orchestrator::ReportFromDataworker(const v1::Worker& worker,
                                                 const v1::ReportProgressRequest& req, JobRun& run) {
   const std::string job_id = run.job.id();
-  if (req.dataset_size() > 0 || !req.manifest_sha256().empty()) {
+  if (req.dataset_size() > 0) {
     if (run.rt.dataset_size() == 0) {
       const int64_t nb = req.dataset_size() / std::max<int64_t>(1, run.spec.optim.batch_size);
       if (nb < 1) {
