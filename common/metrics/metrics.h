@@ -3,8 +3,10 @@
 #ifndef VJEPA_COMMON_METRICS_METRICS_H_
 #define VJEPA_COMMON_METRICS_METRICS_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,10 +15,6 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-
-namespace prometheus {
-class Exposer;
-}
 
 namespace vjepa::metrics {
 
@@ -33,16 +31,29 @@ prometheus::Family<prometheus::Histogram>& AddHistogram(Registry& r, const std::
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets();
 
 // Serves `registry` at http://ADDRESS/metrics. Port 0 picks a free port (see BoundPort()).
+// A minimal HTTP/1.x server on one thread (a normal-sized stack, unlike civetweb's, whose ~100 KB
+// threads overflow once libopenblas' static TLS is loaded): one connection at a time, the request
+// head bounded in size and time, `GET /metrics` answers 200, other paths 404, other methods 405;
+// every connection is closed after its answer. The destructor stops and joins the thread.
 class Exposer {
  public:
   static absl::StatusOr<std::unique_ptr<Exposer>> Start(const std::string& listen_address,
                                                         std::shared_ptr<Registry> registry);
   ~Exposer();
-  int BoundPort() const;
+  Exposer(const Exposer&) = delete;
+  Exposer& operator=(const Exposer&) = delete;
+  int BoundPort() const { return port_; }
 
  private:
-  explicit Exposer(std::unique_ptr<prometheus::Exposer> exposer);
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  Exposer(int listen_fd, int port, std::shared_ptr<Registry> registry);
+  void Serve();
+  void HandleConnection(int fd);
+
+  const int listen_fd_;
+  const int port_;
+  const std::shared_ptr<Registry> registry_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 // The text exposition of a registry, as /metrics would serve it (for tests and debugging).
