@@ -86,13 +86,29 @@ absl::StatusOr<std::unique_ptr<DataClient>> DataClient::Create(DataClientOptions
 DataClient::~DataClient() { Stop(); }
 
 absl::Status DataClient::Start() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (started_) return absl::FailedPreconditionError("data client already started");
-    started_ = true;
+  absl::MutexLock lock(&mu_);
+  if (started_) return absl::FailedPreconditionError("data client already started");
+  started_ = true;
+  for (int s = 0; s < static_cast<int>(slots_.size()); ++s) {
+    threads_.emplace_back([this, s] { ReaderLoop(s); });
   }
-  for (int s = 0; s < options_.streams; ++s) threads_.emplace_back([this, s] { ReaderLoop(s); });
   return absl::OkStatus();
+}
+
+void DataClient::AddAddress(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  for (const Slot& slot : slots_) {
+    if (std::find(slot.addresses.begin(), slot.addresses.end(), address) != slot.addresses.end()) {
+      return;
+    }
+  }
+  Slot slot;
+  slot.addresses.push_back(address);
+  slots_.push_back(std::move(slot));
+  const int s = static_cast<int>(slots_.size()) - 1;
+  LOG(INFO) << "data client: reading dataworker " << address << " too";
+  if (started_) threads_.emplace_back([this, s] { ReaderLoop(s); });
 }
 
 void DataClient::CancelStreamsLocked() {
@@ -104,13 +120,14 @@ void DataClient::CancelStreamsLocked() {
 }
 
 void DataClient::Stop() {
+  std::vector<std::thread> threads;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     CancelStreamsLocked();
+    threads.swap(threads_);
   }
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
+  for (std::thread& t : threads) t.join();
 }
 
 void DataClient::Fail(absl::Status status) {

@@ -100,6 +100,10 @@ class DataClient {
   // Cancels the streams and joins the reader threads; a waiting Next() returns CANCELLED.
   // Idempotent.
   void Stop();
+  // Reads `address` too, in a new slot of its own (its reader thread starts at once when the
+  // client was started). For a dataworker that joins the job while it runs. An address already
+  // read is ignored; after Stop() this does nothing.
+  void AddAddress(const std::string& address);
 
   int64_t next_step() const;
   DataClientStats stats() const;
@@ -140,7 +144,7 @@ class DataClient {
   bool Stopping() const;
 
   const DataClientOptions options_;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex mu_;
   absl::CondVar ready_cv_;  // the needed batch arrived, an error, a slot gave up, stop

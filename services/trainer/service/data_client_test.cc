@@ -264,6 +264,33 @@ TEST_F(DataClientTest, ABrokenStreamContinuesOnTheNextDataworker) {
   EXPECT_GE(client_->stats().reconnects, 1);
 }
 
+TEST_F(DataClientTest, AnAddedDataworkerGetsAStreamOfItsOwn) {
+  const std::string a = StartDataworker(2);
+  StartClient(Options({a}, /*rank=*/0, /*world_size=*/2));
+  int64_t step = 0;
+  for (; step < 2; ++step) {
+    ASSERT_OK_AND_ASSIGN(StepBatch got, client_->Next());
+    ExpectBatch(got, step, 0, 2);
+    EXPECT_EQ(got.source, a);
+  }
+  servers_[0]->Stop();
+  const std::string b = StartDataworker(2);
+  client_->AddAddress(a);  // already read: ignored
+  client_->AddAddress(b);
+  // What the first dataworker sent before it stopped comes first, then the new stream's.
+  std::string source;
+  for (; step < 5000 && source != b; ++step) {
+    ASSERT_OK_AND_ASSIGN(StepBatch got, client_->Next());
+    ExpectBatch(got, step, 0, 2);
+    source = got.source;
+  }
+  EXPECT_EQ(source, b);
+  for (const int64_t stop = step + 3; step < stop; ++step) {
+    ASSERT_OK_AND_ASSIGN(StepBatch got, client_->Next());
+    ExpectBatch(got, step, 0, 2);
+  }
+}
+
 TEST_F(DataClientTest, AHeaderThatDoesNotMatchTheModelIsAClearError) {
   const std::string a = StartDataworker(1);
   DataClientOptions o = Options({a}, 0, 1);

@@ -1,5 +1,7 @@
-// vjepa-trainer: trains a V-JEPA model on the batches of one or more dataworkers. Standalone mode:
-// the job spec, the dataworkers and this rank's place in the group come from flags. See --help.
+// vjepa-trainer: trains a V-JEPA model on the batches of one or more dataworkers. Standalone mode
+// (--job_spec): the job spec, the dataworkers and this rank's place in the group come from flags.
+// Coordinator mode (--coordinator): it registers as a trainer and runs the assignments the
+// coordinator hands out until SIGTERM. See --help and docs/trainer.md.
 #include <fcntl.h>
 #include <signal.h>
 #include <torch/torch.h>
@@ -30,15 +32,34 @@
 #include "common/spec/job_spec.h"
 #include "glog/logging.h"
 #include "services/dataworker/malloc_tuning.h"
+#include "services/trainer/service/coordinator_session.h"
+#include "services/trainer/service/trainer_metrics.h"
 #include "services/trainer/service/training_run.h"
 
+ABSL_FLAG(std::string, coordinator, "",
+          "HOST:PORT of the coordinator (coordinator mode; exclusive with --job_spec)");
+ABSL_FLAG(std::string, name, "",
+          "coordinator mode: stable worker name (default: this host's name)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "coordinator mode: HOST[:PORT] of this trainer; rank 0 serves the c10d store on HOST "
+          "(default: this host's name)");
+ABSL_FLAG(std::string, work_dir, "",
+          "coordinator mode: checkpoints are written (and pulled) under DIR/<job>/ (required)");
+ABSL_FLAG(std::string, coordinator_tls_ca, "", "PEM CA of the coordinator; turns on TLS to it");
+ABSL_FLAG(std::string, coordinator_tls_cert, "",
+          "PEM client certificate for mutual TLS to the coordinator");
+ABSL_FLAG(std::string, coordinator_tls_key, "", "PEM client key for mutual TLS");
+ABSL_FLAG(std::string, batch_log, "",
+          "append one JSON line per consumed batch to this file: job_id, generation, rank, step, "
+          "g, epoch, batch_index, source");
 ABSL_FLAG(std::string, job_spec, "",
-          "the job spec (YAML), the same file the dataworkers were given (required)");
+          "standalone mode: the job spec (YAML), the same file the dataworkers were given");
 ABSL_FLAG(std::string, job_id, "standalone", "the job id the dataworkers serve");
 ABSL_FLAG(std::string, dataworkers, "",
           "comma-separated HOST:PORT or unix:PATH of the dataworkers (required); the trainer "
           "reads one and fails over to the next");
-ABSL_FLAG(std::string, token, "", "worker token for the dataworkers (default: $VJEPA_TOKEN)");
+ABSL_FLAG(std::string, token, "",
+          "worker token for the coordinator and the dataworkers (default: $VJEPA_TOKEN)");
 ABSL_FLAG(std::string, token_file, "", "file whose first line is the worker token");
 ABSL_FLAG(int, rank, 0, "this trainer's rank r in [0, world_size)");
 ABSL_FLAG(int, world_size, 1, "number of trainers M; rank r trains on batches g = s*M + r");
@@ -70,8 +91,7 @@ bool WorkerToken(std::string* token) {
   absl::StatusOr<std::string> resolved = vjepa::rpc::ResolveToken(
       absl::GetFlag(FLAGS_token), absl::GetFlag(FLAGS_token_file), "VJEPA_TOKEN");
   if (!resolved.ok()) {
-    std::cerr << kName << ": the dataworkers need a worker token: " << resolved.status().message()
-              << "\n";
+    std::cerr << kName << ": a worker token is needed: " << resolved.status().message() << "\n";
     return false;
   }
   *token = *std::move(resolved);
@@ -96,11 +116,94 @@ bool InstallSignalHandlers() {
   return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
 }
 
+// The /metrics endpoint when --metrics_listen is set; false with a message.
+bool StartMetrics(const std::shared_ptr<vjepa::metrics::Registry>& registry,
+                  std::unique_ptr<vjepa::metrics::Exposer>* exposer) {
+  if (absl::GetFlag(FLAGS_metrics_listen).empty()) return true;
+  auto started = vjepa::metrics::Exposer::Start(absl::GetFlag(FLAGS_metrics_listen), registry);
+  if (!started.ok()) {
+    std::cerr << kName << ": --metrics_listen: " << started.status().message() << "\n";
+    return false;
+  }
+  *exposer = std::move(started).value();
+  if (!absl::GetFlag(FLAGS_metrics_port_file).empty() &&
+      !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), (*exposer)->BoundPort())) {
+    std::cerr << kName << ": cannot write --metrics_port_file\n";
+    return false;
+  }
+  return true;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+// Coordinator mode: runs assignments until SIGINT/SIGTERM, which aborts the current run (no
+// checkpoint) and exits 0.
+int Serve() {
+  vjepa::trainer::CoordinatorSessionOptions o;
+  o.address = absl::GetFlag(FLAGS_coordinator);
+  if (!WorkerToken(&o.token)) return 2;
+  o.tls.ca = absl::GetFlag(FLAGS_coordinator_tls_ca);
+  o.tls.cert = absl::GetFlag(FLAGS_coordinator_tls_cert);
+  o.tls.key = absl::GetFlag(FLAGS_coordinator_tls_key);
+  o.name = absl::GetFlag(FLAGS_name);
+  if (o.name.empty()) o.name = HostName();
+  o.advertise_address = absl::GetFlag(FLAGS_advertise_address);
+  if (o.advertise_address.empty()) o.advertise_address = HostName();
+  o.work_dir = absl::GetFlag(FLAGS_work_dir);
+  if (o.work_dir.empty()) {
+    std::cerr << kName << ": --coordinator needs --work_dir\n";
+    return 2;
+  }
+  o.cpus = static_cast<int>(std::thread::hardware_concurrency());
+  o.c10d_timeout = absl::GetFlag(FLAGS_c10d_timeout);
+  o.batch_log = absl::GetFlag(FLAGS_batch_log);
+  o.log_every = absl::GetFlag(FLAGS_log_every);
+  o.torch_threads = absl::GetFlag(FLAGS_torch_threads);
+  o.data_deadline = absl::GetFlag(FLAGS_data_deadline);
+  if (o.torch_threads > 0) torch::set_num_threads(o.torch_threads);
+
+  auto registry = std::make_shared<vjepa::metrics::Registry>();
+  std::unique_ptr<vjepa::metrics::Exposer> exposer;
+  if (!StartMetrics(registry, &exposer)) return 2;
+  vjepa::trainer::TrainerMetrics metrics(*registry);
+  vjepa::trainer::CoordinatorSession session(o, &metrics);
+  if (!InstallSignalHandlers()) {
+    std::cerr << kName << ": cannot install the SIGTERM handler\n";
+    return 1;
+  }
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    unsigned char byte = 0;
+    while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    if (done) return;
+    LOG(INFO) << kName << ": signal " << static_cast<int>(byte) << ", stopping";
+    session.Stop();
+  });
+  LOG(INFO) << kName << " " << o.name << " serving the coordinator at " << o.address
+            << (exposer ? absl::StrCat(", metrics on port ", exposer->BoundPort()) : "");
+  absl::Status s = session.Run();
+  done = true;
+  const unsigned char wake = 0;
+  if (write(g_signal_pipe[1], &wake, 1) != 1) LOG(ERROR) << "cannot wake the signal thread";
+  signal_thread.join();
+  if (!s.ok()) {
+    std::cerr << kName << ": " << s.message() << "\n";
+    return 1;
+  }
+  LOG(INFO) << kName << ": stopped";
+  return 0;
+}
+
 int Train() {
   vjepa::trainer::TrainingRunOptions o;
   const std::string spec_path = absl::GetFlag(FLAGS_job_spec);
   if (spec_path.empty()) {
-    std::cerr << kName << ": --job_spec is required\n";
+    std::cerr << kName << ": --job_spec or --coordinator is required\n";
     return 2;
   }
   absl::StatusOr<std::string> spec_text = vjepa::rpc::ReadTextFile(spec_path);
@@ -148,25 +251,14 @@ int Train() {
   }
   o.log_every = absl::GetFlag(FLAGS_log_every);
   o.reconnect_deadline = absl::GetFlag(FLAGS_data_deadline);
+  o.batch_log = absl::GetFlag(FLAGS_batch_log);
   int threads = absl::GetFlag(FLAGS_torch_threads);
   if (threads <= 0) threads = static_cast<int>(o.spec.resources.torch_threads);
   if (threads > 0) torch::set_num_threads(threads);
 
   auto registry = std::make_shared<vjepa::metrics::Registry>();
   std::unique_ptr<vjepa::metrics::Exposer> exposer;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    auto started = vjepa::metrics::Exposer::Start(absl::GetFlag(FLAGS_metrics_listen), registry);
-    if (!started.ok()) {
-      std::cerr << kName << ": --metrics_listen: " << started.status().message() << "\n";
-      return 2;
-    }
-    exposer = std::move(started).value();
-    if (!absl::GetFlag(FLAGS_metrics_port_file).empty() &&
-        !vjepa::rpc::WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), exposer->BoundPort())) {
-      std::cerr << kName << ": cannot write --metrics_port_file\n";
-      return 1;
-    }
-  }
+  if (!StartMetrics(registry, &exposer)) return 2;
 
   vjepa::trainer::TrainingRun run(o, registry);
   if (!InstallSignalHandlers()) {
@@ -210,8 +302,10 @@ int Train() {
 int main(int argc, char** argv) {
   vjepa::core::ReexecWithPassiveOmp(argv);
   absl::SetProgramUsageMessage(
-      "trains a V-JEPA model on batches streamed by dataworkers (standalone mode).\n"
-      "Usage: vjepa-trainer --job_spec=FILE --dataworkers=HOST:PORT[,...] --token_file=FILE "
+      "trains a V-JEPA model on batches streamed by dataworkers.\n"
+      "Usage: vjepa-trainer --coordinator=HOST:PORT --token_file=FILE --name=NAME "
+      "--advertise_address=HOST --work_dir=DIR [--batch_log=FILE]\n"
+      "   or: vjepa-trainer --job_spec=FILE --dataworkers=HOST:PORT[,...] --token_file=FILE "
       "[--job_id=ID] [--rank=R --world_size=M --c10d_store=HOST:PORT] "
       "[--checkpoint_dir=DIR [--resume]] [--steps=N]");
   absl::FlagsUsageConfig usage;
@@ -230,5 +324,10 @@ int main(int argc, char** argv) {
   if (!vjepa::dataworker::KeepLargeBuffersInHeap()) {
     LOG(WARNING) << "mallopt refused the heap settings: large messages will be slower";
   }
-  return Train();
+  const bool coordinator = !absl::GetFlag(FLAGS_coordinator).empty();
+  if (coordinator && !absl::GetFlag(FLAGS_job_spec).empty()) {
+    std::cerr << kName << ": give either --coordinator or --job_spec, not both\n";
+    return 2;
+  }
+  return coordinator ? Serve() : Train();
 }

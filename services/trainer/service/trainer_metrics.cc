@@ -32,6 +32,17 @@ TrainerMetrics::TrainerMetrics(metrics::Registry& r)
           Gauge(r, "vjepa_trainer_ema_momentum", "Target-encoder EMA momentum of the last step")),
       steps(metrics::AddCounter(r, "vjepa_trainer_steps_total", "Steps done by this process")
                 .Add({})),
-      step(Gauge(r, "vjepa_trainer_step", "Optimizer updates done (the data position)")) {}
+      step(Gauge(r, "vjepa_trainer_step", "Optimizer updates done (the data position)")),
+      generation(Gauge(r, "vjepa_trainer_generation",
+                       "Job generation of the current assignment (coordinator mode)")),
+      progress_reports(metrics::AddCounter(r, "vjepa_trainer_progress_reports_total",
+                                           "ReportProgress calls by result: ok, unavailable, "
+                                           "stale, error")),
+      checkpoint_uploads(metrics::AddCounter(r, "vjepa_trainer_checkpoint_uploads_total",
+                                             "Checkpoint uploads by result: ok, deduplicated, "
+                                             "stale, error")),
+      upload_seconds(metrics::AddHistogram(r, "vjepa_trainer_upload_seconds",
+                                           "Wall time of one checkpoint upload, retries included")
+                         .Add({}, metrics::LatencyBuckets())) {}
 
 }  // namespace vjepa::trainer

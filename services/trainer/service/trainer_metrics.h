@@ -21,6 +21,11 @@ struct TrainerMetrics {
   prometheus::Gauge& ema_momentum;
   prometheus::Counter& steps;
   prometheus::Gauge& step;
+  // Coordinator mode.
+  prometheus::Gauge& generation;
+  prometheus::Family<prometheus::Counter>& progress_reports;    // label result
+  prometheus::Family<prometheus::Counter>& checkpoint_uploads;  // label result
+  prometheus::Histogram& upload_seconds;
 };
 
 }  // namespace vjepa::trainer

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <utility>
 
@@ -40,6 +41,25 @@ std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.4g", v);
   return buf;
+}
+
+// A JSON string literal.
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
 }
 
 }  // namespace
@@ -76,7 +96,13 @@ absl::StatusOr<std::string> NewestCheckpoint(const std::string& dir) {
 }
 
 TrainingRun::TrainingRun(TrainingRunOptions options, std::shared_ptr<metrics::Registry> registry)
-    : options_(std::move(options)), registry_(std::move(registry)), metrics_(*registry_) {}
+    : options_(std::move(options)),
+      registry_(std::move(registry)),
+      owned_metrics_(std::make_unique<TrainerMetrics>(*registry_)),
+      metrics_(*owned_metrics_) {}
+
+TrainingRun::TrainingRun(TrainingRunOptions options, TrainerMetrics* metrics)
+    : options_(std::move(options)), metrics_(*metrics) {}
 
 TrainingRun::~TrainingRun() = default;
 
@@ -84,6 +110,20 @@ void TrainingRun::RequestStop() {
   stop_ = true;
   absl::MutexLock lock(&mu_);
   if (client_ != nullptr) client_->Stop();
+}
+
+void TrainingRun::Abort() {
+  abort_ = true;
+  RequestStop();
+}
+
+void TrainingRun::AddDataworker(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  if (client_ != nullptr) {
+    client_->AddAddress(address);
+  } else {
+    added_.push_back(address);
+  }
 }
 
 absl::StatusOr<TrainingResult> TrainingRun::Run() {
@@ -98,7 +138,22 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   std::unique_ptr<jepa::Trainer> trainer = std::move(created).value();
 
   TrainingResult result;
-  if (options_.resume) {
+  if (!options_.resume_checkpoint.empty()) {
+    const std::string& path = options_.resume_checkpoint;
+    core::StatusOr<checkpoint::TrainingCheckpoint> ckpt = checkpoint::LoadCheckpoint(path);
+    if (!ckpt.ok()) return Annotate(ToAbsl(ckpt.status()), absl::StrCat("checkpoint ", path));
+    core::Status restored = jepa::RestoreCheckpoint(*ckpt, trainer.get());
+    if (!restored.ok()) {
+      return Annotate(ToAbsl(restored), absl::StrCat("restoring checkpoint ", path));
+    }
+    if (trainer->updates() != options_.resume_step) {
+      return absl::FailedPreconditionError(absl::StrCat("checkpoint ", path, " is at step ",
+                                                        trainer->updates(), ", the resume step is ",
+                                                        options_.resume_step));
+    }
+    LOG(INFO) << "resumed from " << path << " at step " << trainer->updates();
+    result.last_checkpoint = path;
+  } else if (options_.resume) {
     if (options_.checkpoint_dir.empty()) {
       return absl::InvalidArgumentError("--resume needs --checkpoint_dir");
     }
@@ -125,14 +180,25 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     return result;
   }
 
+  std::ofstream batch_log;
+  if (!options_.batch_log.empty()) {
+    batch_log.open(options_.batch_log, std::ios::app);
+    if (!batch_log) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--batch_log ", options_.batch_log, ": cannot open for appending"));
+    }
+  }
+
   std::unique_ptr<ProcessGroup> group;
   if (options_.world_size > 1) {
     DistributedOptions d;
     d.job_id = options_.job_id;
+    d.generation = options_.generation;
     d.rank = options_.rank;
     d.world_size = options_.world_size;
     d.store_address = options_.c10d_store;
     d.timeout = options_.c10d_timeout;
+    d.bind_host = options_.c10d_bind_host;
     absl::StatusOr<std::unique_ptr<ProcessGroup>> joined = ProcessGroup::Join(d);
     if (!joined.ok()) return Annotate(joined.status(), "c10d group");
     group = std::move(joined).value();
@@ -151,12 +217,15 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
 
   DataClientOptions d;
   d.job_id = options_.job_id;
+  d.generation = options_.generation;
   d.rank = options_.rank;
   d.world_size = options_.world_size;
   d.addresses = options_.dataworkers;
   d.token = options_.token;
   d.start_step = trainer->updates();
-  d.streams = 1;  // standalone: every dataworker produces every g of this rank; fail over
+  // Standalone (1): every dataworker produces every g of this rank; fail over. Coordinator mode
+  // (0): one stream per dataworker, each carrying the g's leased to it.
+  d.streams = options_.streams;
   d.batch_size = static_cast<int>(spec.optim.batch_size);
   d.num_tokens = config->vit.num_tokens();
   d.token_bytes = config->vit.token_values();
@@ -168,6 +237,8 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   {
     absl::MutexLock lock(&mu_);
     client_ = client->get();
+    for (const std::string& address : added_) client_->AddAddress(address);
+    added_.clear();
   }
   if (stop_) (*client)->Stop();
 
@@ -189,11 +260,17 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     saved_step = step;
     result.last_checkpoint = path;
     LOG(INFO) << "checkpoint " << path;
+    if (options_.on_checkpoint) {
+      if (absl::Status u = options_.on_checkpoint(path, step, step == steps); !u.ok()) {
+        return Annotate(u, absl::StrCat("checkpoint of step ", step));
+      }
+    }
     return absl::OkStatus();
   };
 
   absl::Status failure;
-  const int64_t every = spec.checkpoint.every_steps;
+  const int64_t every =
+      options_.checkpoint_every >= 0 ? options_.checkpoint_every : spec.checkpoint.every_steps;
   const int log_every = std::max(1, options_.log_every);
   double window_start = Now();
   double window_wait = 0;
@@ -227,6 +304,28 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       break;
     }
     const double t1 = Now();
+    if (batch_log.is_open()) {
+      // One write per line (the file is opened for appending): processes may share it.
+      const std::string line = absl::StrCat(
+          "{\"job_id\":", JsonString(options_.job_id), ",\"generation\":", options_.generation,
+          ",\"rank\":", options_.rank, ",\"step\":", batch->step, ",\"g\":", batch->global_index,
+          ",\"epoch\":", batch->header.epoch(), ",\"batch_index\":", batch->header.batch_index(),
+          ",\"source\":", JsonString(batch->source), "}\n");
+      batch_log.write(line.data(), static_cast<std::streamsize>(line.size()));
+      batch_log.flush();
+    }
+    if (options_.on_step) {
+      StepReport report;
+      report.step = trainer->updates();
+      report.global_index = batch->global_index;
+      report.loss = stats->loss;
+      report.lr = stats->lr;
+      report.step_seconds = t1 - t0;
+      report.data_wait_seconds = waited;
+      report.clips_per_second =
+          static_cast<double>(batch->batch.tokens.size(0)) / std::max(t1 - t0, 1e-9);
+      options_.on_step(report);
+    }
     metrics_.step_seconds.Observe(t1 - t0);
     metrics_.loss.Set(stats->loss);
     metrics_.lr.Set(stats->lr);
@@ -263,6 +362,11 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   }
   (*client)->Stop();
   result.end_step = trainer->updates();
+  result.aborted = abort_;
+  if (abort_) {
+    result.stopped = true;
+    return result;
+  }
   if (!failure.ok()) return failure;
   // The end of the run, or a stop: the last step's checkpoint.
   if (absl::Status s = save(); !s.ok()) return s;

@@ -1,15 +1,19 @@
-// One trainer process's training run in standalone mode (no coordinator): the job spec, the
-// dataworkers to read from and this rank's place in the c10d group come from flags. Steps run
-// from the data position (0, or the newest checkpoint's step on --resume) to `steps`; rank 0
-// writes a checkpoint every spec.checkpoint.every_steps steps and at the end.
+// One trainer process's training run of one (job, generation). Standalone mode: the job spec, the
+// dataworkers to read from and this rank's place in the c10d group come from flags. Coordinator
+// mode: from the assignment (CoordinatorSession), with a checkpoint to resume from, callbacks
+// that report each step and upload each checkpoint. Steps run from the data position (0, the
+// newest checkpoint's step on --resume, or the resume checkpoint's) to `steps`; rank 0 writes a
+// checkpoint every `checkpoint_every` (default spec.checkpoint.every_steps) steps and at the end.
 //
-// Threads: Run() runs on the caller's thread and owns the data client's readers; RequestStop()
-// may be called from any thread (e.g. a signal thread): the run ends after the current step.
+// Threads: Run() runs on the caller's thread and owns the data client's readers; RequestStop(),
+// Abort() and AddDataworker() may be called from any thread (e.g. a signal thread). The
+// callbacks run on Run()'s thread.
 #ifndef VJEPA_SERVICES_TRAINER_SERVICE_TRAINING_RUN_H_
 #define VJEPA_SERVICES_TRAINER_SERVICE_TRAINING_RUN_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +30,17 @@
 
 namespace vjepa::trainer {
 
+// What one step did, for the step callback.
+struct StepReport {
+  int64_t step = 0;          // updates done after it (1-based)
+  int64_t global_index = 0;  // g of the batch it consumed
+  double loss = 0;
+  double lr = 0;
+  double clips_per_second = 0;  // this step's clips over its wall time
+  double data_wait_seconds = 0;
+  double step_seconds = 0;
+};
+
 struct TrainingRunOptions {
   spec::JobSpec spec;
   std::string spec_text;  // as given, stored in checkpoints
@@ -36,17 +51,35 @@ struct TrainingRunOptions {
   int world_size = 1;
   std::string c10d_store;  // HOST:PORT; needed when world_size > 1
   absl::Duration c10d_timeout = absl::Seconds(60);
+  std::string c10d_bind_host;  // the address Gloo binds and advertises; empty: the host name
   std::string checkpoint_dir;  // empty: no checkpoints
   bool resume = false;
   int64_t steps = 0;  // 0: spec.optim.steps
   int log_every = 1;
   absl::Duration reconnect_deadline = absl::Seconds(60);
+
+  // Coordinator mode.
+  int64_t generation = 0;
+  // Restore this checkpoint file (instead of --resume's newest one); its step must equal
+  // `resume_step`.
+  std::string resume_checkpoint;
+  int64_t resume_step = 0;
+  int64_t checkpoint_every = -1;  // steps between checkpoints; -1: spec.checkpoint.every_steps
+  int streams = 1;                // data client slots: 1 fails over (standalone), 0 one each
+  // Append one JSON line per consumed batch to this file; empty: none.
+  std::string batch_log;
+  // Called after every step.
+  std::function<void(const StepReport&)> on_step;
+  // Rank 0: called with every checkpoint written (path, step, final = the run's last step); the
+  // step loop waits for it. An error ends the run with it.
+  std::function<absl::Status(const std::string& path, int64_t step, bool final)> on_checkpoint;
 };
 
 struct TrainingResult {
   int64_t start_step = 0;  // the data position the run started from
   int64_t end_step = 0;    // updates done when it ended
-  bool stopped = false;    // ended early by RequestStop()
+  bool stopped = false;    // ended early by RequestStop() or Abort()
+  bool aborted = false;    // ended by Abort(): no final checkpoint
   std::string last_checkpoint;
 };
 
@@ -58,6 +91,8 @@ absl::StatusOr<std::string> NewestCheckpoint(const std::string& dir);
 class TrainingRun {
  public:
   explicit TrainingRun(TrainingRunOptions options, std::shared_ptr<metrics::Registry> registry);
+  // Records into `metrics` (which must outlive the run), shared by the runs of one process.
+  TrainingRun(TrainingRunOptions options, TrainerMetrics* metrics);
   ~TrainingRun();
 
   // Builds the model (restoring the checkpoint on resume), joins the c10d group and trains.
@@ -65,14 +100,21 @@ class TrainingRun {
   absl::StatusOr<TrainingResult> Run();
   // Ends the run after the current step (a wait for data is cancelled). Idempotent.
   void RequestStop();
+  // Ends the run like RequestStop() but without a final checkpoint (the run was taken away).
+  void Abort();
+  // Reads the batches of this dataworker too (DataClient::AddAddress).
+  void AddDataworker(const std::string& address);
 
  private:
   const TrainingRunOptions options_;
   std::shared_ptr<metrics::Registry> registry_;
-  TrainerMetrics metrics_;
+  std::unique_ptr<TrainerMetrics> owned_metrics_;
+  TrainerMetrics& metrics_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abort_{false};
   absl::Mutex mu_;
-  DataClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;  // while Run() reads data
+  DataClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;    // while Run() reads data
+  std::vector<std::string> added_ ABSL_GUARDED_BY(mu_);  // AddDataworker before the client
 };
 
 }  // namespace vjepa::trainer
