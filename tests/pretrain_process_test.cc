@@ -94,10 +94,11 @@ class PretrainProcessTest : public ::testing::Test {
   void TearDown() override {
     if (!cluster_.empty()) {
       RunResult down =
-          testing::Run({"bash", Launcher(), "down", "--dir", cluster_}, absl::Seconds(60));
+          testing::Run({"/bin/bash", Launcher(), "down", "--dir", cluster_}, absl::Seconds(60));
       EXPECT_EQ(down.exit_code, 0) << down.err;
-      if (HasFailure()) {
-        for (const auto& entry : fs::directory_iterator(cluster_ + "/logs")) {
+      std::error_code ec;
+      if (HasFailure() && fs::is_directory(cluster_ + "/logs", ec)) {
+        for (const auto& entry : fs::directory_iterator(cluster_ + "/logs", ec)) {
           std::string log = ReadFile(entry.path().string());
           if (log.size() > 6000) log = log.substr(log.size() - 6000);
           std::cerr << "==== " << entry.path().filename().string() << "\n" << log << "\n";
@@ -111,14 +112,15 @@ class PretrainProcessTest : public ::testing::Test {
   // Starts the cluster; fast heartbeats so that losses are seen within seconds.
   void Up(int dataworkers, int trainers) {
     cluster_ = dir_.File("cluster");
-    RunResult up = testing::Run(
-        {"bash", Launcher(), "up", "--dir", cluster_, "--dataworkers", std::to_string(dataworkers),
-         "--trainers", std::to_string(trainers), "--data_root", dir_.File("data"), "--bin",
-         testing::BinDir(), "--coordinator_flag=--heartbeat_interval=200ms",
-         "--coordinator_flag=--worker_lost_after=3s", "--coordinator_flag=--lease_duration=20s",
-         "--dataworker_flag=--threads=1", "--trainer_flag=--torch_threads=1",
-         "--trainer_flag=--c10d_timeout=10s"},
-        absl::Seconds(240));
+    RunResult up =
+        testing::Run({"/bin/bash", Launcher(), "up", "--dir", cluster_, "--dataworkers",
+                      std::to_string(dataworkers), "--trainers", std::to_string(trainers),
+                      "--data_root", dir_.File("data"), "--bin", testing::BinDir(),
+                      "--coordinator_flag=--heartbeat_interval=200ms",
+                      "--coordinator_flag=--worker_lost_after=3s",
+                      "--coordinator_flag=--lease_duration=20s", "--dataworker_flag=--threads=1",
+                      "--trainer_flag=--torch_threads=1", "--trainer_flag=--c10d_timeout=10s"},
+                     absl::Seconds(240));
     ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
     for (absl::string_view line : absl::StrSplit(up.out, '\n', absl::SkipEmpty())) {
       if (absl::ConsumePrefix(&line, "VJEPA_COORDINATOR=")) address_ = std::string(line);

@@ -136,6 +136,7 @@ absl::StatusOr<v1::Checkpoint> PullCheckpoint(v1::CheckpointService::StubInterfa
         req.set_job_id(job_id);
         req.set_step(step);
         req.set_offset(offset);
+        req.set_worker_id(options.worker_id);
         auto ctx = rpc::MakeContext(options.token, options.attempt_timeout);
         std::unique_ptr<grpc::ClientReaderInterface<v1::PullCheckpointResponse>> reader =
             stub->PullCheckpoint(ctx.get(), req);

@@ -19,7 +19,8 @@
 namespace vjepa::trainer {
 
 struct TransferOptions {
-  std::string token;  // a worker token
+  std::string token;      // a worker token
+  std::string worker_id;  // the calling worker: pulls name it (workers see assigned jobs only)
   absl::Duration attempt_timeout = absl::Minutes(5);
   absl::Duration retry_budget = absl::Minutes(5);
   absl::Duration initial_backoff = absl::Milliseconds(100);

@@ -339,6 +339,7 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
         (job_dir / absl::StrCat("resume-step-", a.resume_step(), ".safetensors")).string();
     TransferOptions t;
     t.token = options_.token;
+    t.worker_id = worker_id;
     t.retry_budget = options_.upload_budget;
     t.max_backoff = options_.max_backoff;
     t.cancelled = cancelled;
