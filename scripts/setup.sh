@@ -22,6 +22,8 @@ PACKAGES=(
   libssl-dev openssl
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev curl
+  # the local cluster launcher (pgrep; setsid and taskset come with util-linux)
+  procps util-linux
   # Python reads our checkpoints (interop tests)
   python3 python3-torch
 )
