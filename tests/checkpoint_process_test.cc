@@ -1,4 +1,5 @@
-// The checkpoint store through the real binaries: a worker uploads to vjepa-coordinator, vjepactl
+// The checkpoint store through the real binaries: an admin uploads to vjepa-coordinator (a worker
+// only for a job it is assigned to; tests/pretrain_process_test.cc has trainers upload), vjepactl
 // lists, pulls (byte-identical, digest verified), resumes a partial pull, filters --only
 // target_encoder, and deletes the job; users see only their own jobs' checkpoints.
 #include <filesystem>
@@ -86,11 +87,12 @@ class CheckpointProcessTest : public ::testing::Test {
   absl::StatusOr<v1::UploadCheckpointResponse> Upload(const CoordinatorProcess& c,
                                                       const std::string& job, int64_t step,
                                                       const std::string& data,
-                                                      const std::string& sha256) {
+                                                      const std::string& sha256,
+                                                      const char* token = testing::kAdminToken) {
     auto channel = rpc::MakeChannel({c.address()});
     if (!channel.ok()) return channel.status();
     auto stub = v1::WorkerService::NewStub(*channel);
-    auto ctx = rpc::MakeContext(testing::kWorkerToken, absl::Seconds(30));
+    auto ctx = rpc::MakeContext(token, absl::Seconds(30));
     v1::UploadCheckpointResponse resp;
     auto writer = stub->UploadCheckpoint(ctx.get(), &resp);
     v1::UploadCheckpointRequest header;
@@ -125,6 +127,9 @@ TEST_F(CheckpointProcessTest, UploadListPullResumeOnlyAndDelete) {
 
   const std::string data = SyntheticCheckpoint();
   const std::string sha = checkpoint::Sha256Hex(data);
+  // A worker uploads only for a job it is assigned to.
+  EXPECT_THAT(Upload(c, id, 10, data, sha, testing::kWorkerToken).status(),
+              testing::StatusIs(absl::StatusCode::kNotFound, HasSubstr("not assigned")));
   // A tampered upload is refused and leaves nothing behind.
   std::string tampered = data;
   tampered[100] ^= 0x5a;
