@@ -87,6 +87,9 @@ class PretrainProcessTest : public ::testing::Test {
       ASSERT_TRUE(dataworker::MakeTestVideo(dir_.File("data/" + name), 64, 48, 40));
       absl::StrAppend(&manifest, name, " ", i % 3, "\n");
     }
+    // One file that is not a video: quarantined and replaced inside its batch.
+    dir_.Write("data/bad.mp4", std::string(4096, 'x'));
+    absl::StrAppend(&manifest, "bad.mp4 1\n");
     dir_.Write("data/manifest.txt", manifest);
     manifest_ = dir_.File("data/manifest.txt");
   }
@@ -257,7 +260,7 @@ class PretrainProcessTest : public ::testing::Test {
     EXPECT_EQ(job.runtime().batches_pending(), 0);
     EXPECT_EQ(job.runtime().batches_leased(), 0);
     EXPECT_EQ(job.runtime().batches_delivered(), 0);
-    EXPECT_EQ(job.runtime().dataset_size(), kVideos);
+    EXPECT_EQ(job.runtime().dataset_size(), kVideos + 1);  // nb = 9 / 2 = 4
     EXPECT_EQ(job.runtime().batches_per_epoch(), 4);
   }
 
@@ -343,6 +346,11 @@ TEST_F(PretrainProcessTest, TwoTrainersTwoDataworkersSucceedWithEveryBatchCommit
 
   RunResult described = Ctl({"describe", "job", id});
   EXPECT_THAT(described.out, HasSubstr("8 committed"));
+  // The file that is not a video was drawn, quarantined for this dataset and listed.
+  ASSERT_EQ(job.runtime().quarantined_size(), 1);
+  EXPECT_EQ(job.runtime().quarantined(0).path(), "bad.mp4");
+  EXPECT_EQ(job.runtime().quarantined(0).sample(), kVideos);
+  EXPECT_THAT(described.out, HasSubstr("bad.mp4"));
 }
 
 TEST_F(PretrainProcessTest, SigkilledDataworkerDoesNotChangeWhatIsConsumed) {
