@@ -203,6 +203,8 @@ void Orchestrator::DropJobLocked(const std::string& job_id) {
       if (w.has_value() && w->job_id() == job_id) workers_->SetAssignment(id, "", 0, 0);
     }
   }
+  RefreshSignalsLocked(job_id, run);
+  run.dirty = true;  // keep the last measured signals for describe
   (void)PersistLocked(job_id, run);
   const std::map<std::string, std::string> labels{{"job", job_id}};
   data_wait_.Remove(&data_wait_.Add(labels));
@@ -859,10 +861,7 @@ void Orchestrator::Decorate(v1::Job* job) {
   // A finished (or not yet picked up) job: what was persisted.
   v1::JobRuntime* rt = job->mutable_runtime();
   if (auto stored = store_->GetJobRuntime(job->id()); stored.ok() && stored->has_value()) {
-    *rt = **stored;
-    rt->clear_data_wait_fraction();
-    rt->clear_clips_per_second();
-    rt->clear_dataworker_cores_needed();
+    *rt = **stored;  // with the data-plane numbers last measured while it ran
     if (!rt->manifest_sha256().empty()) {
       if (auto q = store_->ListQuarantined(rt->manifest_sha256()); q.ok()) {
         for (v1::QuarantinedVideo& v : *q) *rt->add_quarantined() = std::move(v);
