@@ -3,9 +3,7 @@
 // lists, pulls (byte-identical, digest verified), resumes a partial pull, filters --only
 // target_encoder, and deletes the job; users see only their own jobs' checkpoints.
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +11,7 @@
 #include "common/rpc/client.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -27,18 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CoordinatorProcess;
 using ::testing::HasSubstr;
+using testing::ReadFile;
 using testing::RunResult;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using testing::WriteFile;
 
 // A small training-checkpoint-like safetensors file: a 3 MiB encoder tensor (so that a pull
 // takes several chunks), two target_encoder tensors and a predictor tensor.

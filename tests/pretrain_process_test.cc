@@ -12,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -24,6 +23,7 @@
 #include "common/rpc/client.h"
 #include "common/spec/job_spec.h"
 #include "common/status/status_matchers.h"
+#include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -38,7 +38,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ReadFile;
 using testing::RunResult;
+using testing::WriteFile;
 
 constexpr int kVideos = 8;
 
@@ -51,18 +53,6 @@ std::string Spec(const std::string& name, int trainers, int64_t steps, int64_t e
                       manifest, "}\noptim: {batch_size: 2, steps: ", steps,
                       "}\ncheckpoint: {every_steps: ", every, "}\nresources: {trainers: ", trainers,
                       ", dataworkers: 2}\n");
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
 }
 
 // One line of a trainer's --batch_log.
@@ -344,12 +334,19 @@ TEST_F(PretrainProcessTest, TwoTrainersTwoDataworkersSucceedWithEveryBatchCommit
   EXPECT_EQ(ReadFile(resumed), pulled);
   EXPECT_FALSE(fs::exists(resumed + ".partial"));
 
-  RunResult described = Ctl({"describe", "job", id});
-  EXPECT_THAT(described.out, HasSubstr("8 committed"));
-  // The file that is not a video was drawn, quarantined for this dataset and listed.
+  // The file that is not a video was drawn, quarantined for this dataset and listed (the
+  // dataworker reports it in the background: it may land just after the job ended).
+  testing::WaitFor(
+      [&] {
+        job = Get(id);
+        return job.runtime().quarantined_size() > 0;
+      },
+      absl::Seconds(20));
   ASSERT_EQ(job.runtime().quarantined_size(), 1);
   EXPECT_EQ(job.runtime().quarantined(0).path(), "bad.mp4");
   EXPECT_EQ(job.runtime().quarantined(0).sample(), kVideos);
+  RunResult described = Ctl({"describe", "job", id});
+  EXPECT_THAT(described.out, HasSubstr("8 committed"));
   EXPECT_THAT(described.out, HasSubstr("bad.mp4"));
 }
 

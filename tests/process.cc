@@ -9,22 +9,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/testing.h"
 
 extern char** environ;
 
 namespace vjepa::testing {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 int DecodeStatus(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -110,8 +103,8 @@ RunResult Run(const std::vector<std::string>& argv, absl::Duration timeout,
     kill(pid, SIGKILL);
     waitpid(pid, &raw, 0);
   }
-  r.out = ReadAll(dir.File("out"));
-  r.err = ReadAll(dir.File("err"));
+  r.out = ReadFile(dir.File("out"));
+  r.err = ReadFile(dir.File("err"));
   return r;
 }
 
@@ -150,7 +143,7 @@ bool Process::Running() {
   return true;
 }
 
-std::string Process::Log() const { return ReadAll(log_path_); }
+std::string Process::Log() const { return ReadFile(log_path_); }
 
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;

@@ -9,19 +9,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/common/bench_util.h"
 #include "bench/dataworker/ffmpeg_cli.h"
 #include "common/spec/job_spec.h"
 #include "common/status/status_macros.h"
@@ -76,12 +74,6 @@ double ThreadCpuSeconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-double WallSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 struct Config {
   std::string name;
   std::vector<std::string> files;  // absolute paths
@@ -124,15 +116,10 @@ absl::StatusOr<Result> RunConfig(const Config& config, const Options& options,
   // A manifest over the files, relative to their directory.
   const std::string root = fs::path(config.files.front()).parent_path().string();
   const std::string manifest = absl::StrCat(scratch, "/", config.name, ".csv");
-  {
-    // Each file listed as often as it takes to fill several batches: every row draws its own
-    // window and box.
-    std::ofstream out(manifest);
-    const size_t rows = std::max<size_t>(config.files.size(), 4 * options.batch);
-    for (size_t i = 0; i < rows; ++i) {
-      out << fs::path(config.files[i % config.files.size()]).filename().string() << " 0\n";
-    }
-  }
+  // Each file listed as often as it takes to fill several batches: every row draws its own
+  // window and box.
+  RETURN_IF_ERROR(WriteManifest(manifest, config.files,
+                                std::max<size_t>(config.files.size(), 4 * options.batch)));
   spec::JobSpec job;  // the vit_large recipe: 16 frames, step 4, 224x224, both default masks
   job.name = "bench";
   job.dataset.manifest = manifest;
@@ -157,10 +144,10 @@ absl::StatusOr<Result> RunConfig(const Config& config, const Options& options,
   if (nb < 1)
     return absl::InvalidArgumentError(absl::StrCat(config.name, ": fewer files than a batch"));
   for (int64_t g = 0; result.clips < options.clips; ++g) {
-    const double cpu0 = ThreadCpuSeconds(), wall0 = WallSeconds();
+    const double cpu0 = ThreadCpuSeconds(), wall0 = MonotonicSeconds();
     ASSIGN_OR_RETURN(BuiltBatch batch, builder->Build(g / nb, g % nb));
     result.cpu_s += ThreadCpuSeconds() - cpu0;
-    result.wall_s += WallSeconds() - wall0;
+    result.wall_s += MonotonicSeconds() - wall0;
     result.clips += static_cast<int64_t>(batch.clips.size());
     result.stages.decode += batch.seconds.decode;
     result.stages.convert += batch.seconds.convert;
@@ -184,28 +171,21 @@ absl::StatusOr<Result> RunConfig(const Config& config, const Options& options,
 
 int Main(int argc, char** argv) {
   Options options;
-  const char* home = std::getenv("HOME");
-  options.cache = absl::StrCat(home ? home : "/tmp", "/.cache/vjepa-train/bench-videos");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      const size_t n = std::strlen(flag);
-      if (a == flag && i + 1 < argc) return argv[++i];
-      if (a.size() > n && a.compare(0, n, flag) == 0 && a[n] == '=') return argv[i] + n + 1;
-      return nullptr;
-    };
+  options.cache = DefaultVideoCache();
+  for (ArgReader args(argc, argv); args.Next();) {
+    const std::string& a = args.arg();
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
     } else if (a == "--json") {
       options.json = true;
-    } else if (const char* v = value("--input")) {
+    } else if (const char* v = args.Value("--input")) {
       options.input = v;
-    } else if (const char* v = value("--cache")) {
+    } else if (const char* v = args.Value("--cache")) {
       options.cache = v;
-    } else if (const char* v = value("--clips")) {
+    } else if (const char* v = args.Value("--clips")) {
       options.clips = std::atoi(v);
-    } else if (const char* v = value("--batch")) {
+    } else if (const char* v = args.Value("--batch")) {
       options.batch = std::atoi(v);
     } else {
       std::cerr << "vjepa-bench-dataworker: unknown argument " << a << " (see --help)\n";
@@ -227,16 +207,12 @@ int Main(int argc, char** argv) {
     for (auto& [name, files] : *generated) configs.push_back({name, files});
   } else {
     std::error_code ec;
-    std::vector<std::string> files;
-    for (const auto& e : fs::directory_iterator(options.input, ec)) {
-      if (e.is_regular_file()) files.push_back(fs::absolute(e.path()).string());
-    }
+    const std::vector<std::string> files = FilesIn(options.input, &ec);
     if (ec || files.empty()) {
       std::cerr << "vjepa-bench-dataworker: --input " << options.input << ": no video files ("
                 << ec.message() << ")\n";
       return 2;
     }
-    std::sort(files.begin(), files.end());
     // One configuration per file: its windows are drawn from it alone.
     for (const auto& f : files) configs.push_back({fs::path(f).filename().string(), {f}});
   }

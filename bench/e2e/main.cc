@@ -8,7 +8,6 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "bench/common/bench_util.h"
 #include "bench/dataworker/ffmpeg_cli.h"
 #include "common/rpc/client.h"
 #include "common/spec/job_spec.h"
@@ -113,12 +113,6 @@ struct Options {
   int timeout = 1200;
 };
 
-double Now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void Progress(const std::string& line) { std::cerr << "vjepa-bench-e2e: " << line << std::endl; }
 
 // The CPUs of a taskset list ("0", "1-3,6"); empty on a malformed list.
@@ -195,8 +189,8 @@ std::string ScrapeMetrics(int port) {
     const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buf[16384];
-      const double deadline = Now() + 5;
-      while (Now() < deadline) {
+      const double deadline = MonotonicSeconds() + 5;
+      while (MonotonicSeconds() < deadline) {
         pollfd p{fd, POLLIN, 0};
         if (poll(&p, 1, 500) <= 0) continue;
         const ssize_t n = read(fd, buf, sizeof(buf));
@@ -234,7 +228,7 @@ std::optional<Sample> ScrapeSample(int port) {
   auto sum = MetricValue(text, "vjepa_trainer_step_seconds_sum");
   auto wait = MetricValue(text, "vjepa_trainer_data_wait_seconds_total");
   if (!steps || !sum || !wait) return std::nullopt;
-  return Sample{Now(), *steps, *sum, *wait};
+  return Sample{MonotonicSeconds(), *steps, *sum, *wait};
 }
 
 std::string ReadFile(const std::string& path) {
@@ -278,7 +272,8 @@ absl::StatusOr<InMemory> RunInMemory(const Options& o, int threads) {
 }
 
 // A manifest of `rows` rows over the video files, written to `path`; returns the files' directory.
-absl::StatusOr<std::string> WriteManifest(const Options& o, const std::string& path, int rows) {
+absl::StatusOr<std::string> WriteInputManifest(const Options& o, const std::string& path,
+                                               int rows) {
   std::vector<std::string> files;
   if (o.input.empty()) {
     ASSIGN_OR_RETURN(auto generated, GenerateDefaultInputs(o.cache));
@@ -287,19 +282,11 @@ absl::StatusOr<std::string> WriteManifest(const Options& o, const std::string& p
     }
   } else {
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(o.input, ec)) {
-      if (e.is_regular_file()) files.push_back(fs::absolute(e.path()).string());
-    }
-    std::sort(files.begin(), files.end());
+    files = FilesIn(o.input, &ec);
   }
   if (files.empty()) return absl::NotFoundError("no input video files");
   const std::string root = fs::canonical(fs::path(files.front()).parent_path()).string();
-  std::ofstream out(path);
-  for (int i = 0; i < rows; ++i) {
-    out << fs::path(files[i % files.size()]).filename().string() << " 0\n";
-  }
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat(path, ": cannot write"));
+  RETURN_IF_ERROR(WriteManifest(path, files, rows));
   return root;
 }
 
@@ -335,7 +322,7 @@ absl::StatusOr<ServiceResult> RunService(const Options& o, const std::string& di
   ServiceResult result;
   const std::string manifest = dir + "/manifest.csv";
   const int total = o.warmup + o.steps;
-  ASSIGN_OR_RETURN(std::string root, WriteManifest(o, manifest, 128));
+  ASSIGN_OR_RETURN(std::string root, WriteInputManifest(o, manifest, 128));
   // The job: micro's model and optimizer, this manifest, warm-up + steps, a checkpoint only at
   // the end (no checkpoint inside the timed window).
   const std::string text = ReadFile(o.job);
@@ -417,19 +404,19 @@ absl::StatusOr<ServiceResult> RunService(const Options& o, const std::string& di
   };
 
   const std::string port_files[] = {dir + "/trainer-0.port", dir + "/trainer-0.metrics_port"};
-  const double deadline = Now() + o.timeout;
+  const double deadline = MonotonicSeconds() + o.timeout;
   int port = 0;
   std::optional<Sample> start, end;
   double last_get = 0, last_report = 0;
   double cores_seen = 0;
   while (!end) {
     if (g_stop) return absl::CancelledError("interrupted");
-    if (Now() > deadline) {
+    if (MonotonicSeconds() > deadline) {
       return absl::DeadlineExceededError(absl::StrCat("the timed steps did not finish within ",
                                                       o.timeout, " s (see ", dir, "/logs)"));
     }
-    if (Now() - last_get > 1.0) {
-      last_get = Now();
+    if (MonotonicSeconds() - last_get > 1.0) {
+      last_get = MonotonicSeconds();
       if (auto j = get_job()) {
         if (j->runtime().dataworker_cores_needed() > 0) {
           cores_seen = j->runtime().dataworker_cores_needed();
@@ -438,8 +425,8 @@ absl::StatusOr<ServiceResult> RunService(const Options& o, const std::string& di
           return absl::InternalError(absl::StrCat(
               "job ", result.job_id, " ", v1::JobState_Name(j->state()), ": ", j->message()));
         }
-        if (Now() - last_report > 10) {
-          last_report = Now();
+        if (MonotonicSeconds() - last_report > 10) {
+          last_report = MonotonicSeconds();
           Progress(absl::StrCat("job ", v1::JobState_Name(j->state()), " step ", j->step(), "/",
                                 j->total_steps(), " clips/s ", j->runtime().clips_per_second(),
                                 " data_wait ", j->runtime().data_wait_fraction()));
@@ -488,22 +475,15 @@ absl::StatusOr<ServiceResult> RunService(const Options& o, const std::string& di
 
 int Main(int argc, char** argv) {
   Options o;
-  const char* home = std::getenv("HOME");
-  o.cache = absl::StrCat(home ? home : "/tmp", "/.cache/vjepa-train/bench-videos");
+  o.cache = DefaultVideoCache();
   o.job = absl::StrCat(VJEPA_SOURCE_DIR, "/examples/jobs/micro.yaml");
   o.launcher = absl::StrCat(VJEPA_SOURCE_DIR, "/deploy/local/cluster");
   {
     std::error_code ec;
     o.bin = fs::read_symlink("/proc/self/exe", ec).parent_path().string();
   }
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      const size_t n = std::strlen(flag);
-      if (a == flag && i + 1 < argc) return argv[++i];
-      if (a.size() > n && a.compare(0, n, flag) == 0 && a[n] == '=') return argv[i] + n + 1;
-      return nullptr;
-    };
+  for (ArgReader args(argc, argv); args.Next();) {
+    const std::string& a = args.arg();
     auto as_int = [&](const char* flag, const char* v, int min) {
       int n = 0;
       if (!absl::SimpleAtoi(v, &n) || n < min || n > 1000000) {
@@ -520,29 +500,29 @@ int Main(int argc, char** argv) {
       o.json = true;
     } else if (a == "--keep_dir") {
       o.keep_dir = true;
-    } else if (const char* v = value("--steps")) {
+    } else if (const char* v = args.Value("--steps")) {
       o.steps = as_int("--steps", v, 1);
-    } else if (const char* v = value("--warmup_steps")) {
+    } else if (const char* v = args.Value("--warmup_steps")) {
       o.warmup = as_int("--warmup_steps", v, 1);
-    } else if (const char* v = value("--dataworkers")) {
+    } else if (const char* v = args.Value("--dataworkers")) {
       o.dataworkers = as_int("--dataworkers", v, 1);
-    } else if (const char* v = value("--trainer_cpus")) {
+    } else if (const char* v = args.Value("--trainer_cpus")) {
       o.trainer_cpus = v;
-    } else if (const char* v = value("--dataworker_cpus")) {
+    } else if (const char* v = args.Value("--dataworker_cpus")) {
       o.dataworker_cpus = v;
-    } else if (const char* v = value("--job")) {
+    } else if (const char* v = args.Value("--job")) {
       o.job = v;
-    } else if (const char* v = value("--input")) {
+    } else if (const char* v = args.Value("--input")) {
       o.input = v;
-    } else if (const char* v = value("--cache")) {
+    } else if (const char* v = args.Value("--cache")) {
       o.cache = v;
-    } else if (const char* v = value("--bin")) {
+    } else if (const char* v = args.Value("--bin")) {
       o.bin = v;
-    } else if (const char* v = value("--launcher")) {
+    } else if (const char* v = args.Value("--launcher")) {
       o.launcher = v;
-    } else if (const char* v = value("--dir")) {
+    } else if (const char* v = args.Value("--dir")) {
       o.dir = v;
-    } else if (const char* v = value("--timeout")) {
+    } else if (const char* v = args.Value("--timeout")) {
       o.timeout = as_int("--timeout", v, 1);
     } else {
       std::cerr << "vjepa-bench-e2e: unknown argument \"" << a << "\" (see --help)\n";

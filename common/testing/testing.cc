@@ -5,10 +5,23 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
 namespace vjepa::testing {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
 
 ScratchDir::ScratchDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "vjepa-test-XXXXXX").string();
@@ -22,8 +35,7 @@ ScratchDir::~ScratchDir() {
 }
 
 void ScratchDir::Write(const std::string& name, const std::string& text) const {
-  std::ofstream out(File(name), std::ios::trunc);
-  out << text;
+  WriteFile(File(name), text);
 }
 
 bool MakeTestCertificates(const std::string& dir, const std::string& client_name) {

@@ -1,11 +1,17 @@
-// Test support shared by unit and multi-process tests: scratch directories and a throwaway
-// certificate authority.
+// Test support shared by unit and multi-process tests: scratch directories, whole-file reads and
+// writes, and a throwaway certificate authority.
 #ifndef VJEPA_COMMON_TESTING_TESTING_H_
 #define VJEPA_COMMON_TESTING_TESTING_H_
 
 #include <string>
 
 namespace vjepa::testing {
+
+// The bytes of the file at `path` ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// Replaces the file at `path` with `data`.
+void WriteFile(const std::string& path, const std::string& data);
 
 // A fresh temporary directory, removed by the destructor.
 class ScratchDir {

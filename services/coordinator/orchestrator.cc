@@ -659,6 +659,19 @@ absl::Status Orchestrator::ReportProgress(const rpc::Principal& caller,
       return refuse("refused",
                     absl::NotFoundError(absl::StrCat("job ", req.job_id(), " not found")));
     }
+    // Quarantined videos belong to the dataset, not to the run: a report that arrives after the
+    // job ended (reports are sent in the background) is still recorded.
+    if (worker->kind() == v1::DATAWORKER && !req.quarantined().empty() &&
+        !req.manifest_sha256().empty()) {
+      const std::vector<v1::QuarantinedVideo> videos(req.quarantined().begin(),
+                                                     req.quarantined().end());
+      ASSIGN_OR_RETURN(int64_t added,
+                       store_->AddQuarantined(req.manifest_sha256(), videos, NowMs()));
+      quarantined_.Increment(static_cast<double>(added));
+      reports_.Add({{"result", "ok"}}).Increment();
+      *resp->mutable_job() = **job;
+      return absl::OkStatus();
+    }
     return refuse("stale", absl::FailedPreconditionError(
                                absl::StrCat("job ", req.job_id(), " is not running (",
                                             v1::JobState_Name((*job)->state()), ")")));

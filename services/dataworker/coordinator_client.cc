@@ -6,18 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/auth.h"
 #include "common/rpc/client.h"
+#include "common/rpc/worker_client.h"
 #include "common/status/grpc_status.h"
 #include "common/status/retry.h"
 #include "glog/logging.h"
 
 namespace vjepa::dataworker {
-namespace {
-
-bool MustReregister(const absl::Status& s) {
-  return absl::IsFailedPrecondition(s) || absl::IsNotFound(s);
-}
-
-}  // namespace
 
 CoordinatorClient::CoordinatorClient(CoordinatorClientOptions options, DataService* service,
                                      DataworkerMetrics* metrics)
@@ -67,15 +61,9 @@ absl::Status CoordinatorClient::Call(const std::string& name, absl::Duration bud
 
 absl::Status CoordinatorClient::Start() {
   if (options_.address.empty()) return absl::InvalidArgumentError("--coordinator: must be set");
-  rpc::ClientOptions copts;
-  copts.address = options_.address;
-  copts.token = options_.token;
-  copts.tls = options_.tls;
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = rpc::MakeChannel(copts);
-  if (!channel.ok()) {
-    return absl::Status(channel.status().code(),
-                        absl::StrCat("--coordinator: ", channel.status().message()));
-  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      rpc::CoordinatorChannel(options_.address, options_.token, options_.tls);
+  if (!channel.ok()) return channel.status();
   stub_ = v1::WorkerService::NewStub(*channel);
   absl::Status s = Call("RegisterWorker", options_.register_timeout,
                         [&](grpc::ClientContext* ctx) { return ToGrpcStatus(Register()); });
@@ -90,32 +78,23 @@ absl::Status CoordinatorClient::Start() {
 }
 
 absl::Status CoordinatorClient::Register() {
-  v1::RegisterWorkerRequest req;
   int64_t incarnation;
   {
     absl::MutexLock lock(&mu_);
     incarnation_ = std::max(incarnation_ + 1, options_.incarnation_clock());
     incarnation = incarnation_;
   }
-  req.set_name(options_.name);
-  req.set_incarnation(incarnation);
-  req.set_kind(v1::DATAWORKER);
-  req.set_advertise_address(options_.advertise_address);
-  req.set_cpus(options_.cpus);
-  req.set_device("cpu");
-  v1::RegisterWorkerResponse resp;
-  auto ctx = rpc::MakeContext(options_.token, options_.rpc_timeout);
-  absl::Status s = FromGrpcStatus(stub_->RegisterWorker(ctx.get(), req, &resp));
-  if (!s.ok()) return s;
+  const rpc::WorkerIdentity self{options_.name, v1::DATAWORKER, options_.advertise_address,
+                                 options_.cpus, "cpu"};
+  absl::StatusOr<v1::RegisterWorkerResponse> resp =
+      rpc::RegisterWorker(*stub_, self, incarnation, options_.token, options_.rpc_timeout);
+  if (!resp.ok()) return resp.status();
   absl::MutexLock lock(&mu_);
-  worker_id_ = resp.worker().id();
-  if (resp.heartbeat_interval_ms() > 0) {
-    heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-  }
+  worker_id_ = resp->worker().id();
+  heartbeat_interval_ = rpc::HeartbeatInterval(resp->heartbeat_interval_ms(), heartbeat_interval_);
   reregister_ = false;
-  LOG(INFO) << "registered with the coordinator at " << options_.address << " as " << worker_id_
-            << " (name " << options_.name << ", incarnation " << incarnation << ", heartbeat every "
-            << heartbeat_interval_ << ")";
+  LOG(INFO) << rpc::RegisteredMessage(options_.address, worker_id_, options_.name, incarnation,
+                                      heartbeat_interval_);
   return absl::OkStatus();
 }
 
@@ -151,10 +130,9 @@ void CoordinatorClient::HeartbeatLoop() {
     });
     absl::MutexLock lock(&mu_);
     if (s.ok()) {
-      if (resp.heartbeat_interval_ms() > 0) {
-        heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-      }
-    } else if (MustReregister(s)) {
+      heartbeat_interval_ =
+          rpc::HeartbeatInterval(resp.heartbeat_interval_ms(), heartbeat_interval_);
+    } else if (rpc::MustReregister(s)) {
       LOG(WARNING) << "heartbeat refused (" << s << "): registering again";
       reregister_ = true;
     } else if (!stop_) {
@@ -249,7 +227,7 @@ void CoordinatorClient::LeaseLoop() {
         }
         wait = options_.unimplemented_poll;
       } else {
-        if (MustReregister(s)) {
+        if (rpc::MustReregister(s)) {
           reregister_ = true;
           cv_.SignalAll();
         }

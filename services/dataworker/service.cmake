@@ -9,8 +9,8 @@ vjepa_library(vjepa_dataworker_service
        ${_dw}/data_service.cc ${_dw}/wire.cc ${_dw}/grpc_data_service.cc
        ${_dw}/coordinator_client.cc ${_dw}/dataworker_server.cc ${_dw}/stream_client.cc
        ${_dw}/malloc_tuning.cc
-  DEPS vjepa_proto vjepa_rpc vjepa_metrics vjepa_spec vjepa_status vjepa_video glog::glog
-       absl::status absl::statusor absl::strings absl::synchronization absl::time
+  DEPS vjepa_proto vjepa_rpc vjepa_worker_client vjepa_metrics vjepa_spec vjepa_status vjepa_video
+       glog::glog absl::status absl::statusor absl::strings absl::synchronization absl::time
        absl::flat_hash_map absl::flat_hash_set)
 
 # Test helpers: the stream test utilities and an in-process fake coordinator.

@@ -9,7 +9,6 @@
 #include <map>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +38,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::vjepa::testing::IsOk;
+using ::vjepa::testing::ReadFile;
 using ::vjepa::testing::ScratchDir;
 using ::vjepa::testing::StatusIs;
+using ::vjepa::testing::WriteFile;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: commands, the ffmpeg CLI as an independent reference, and frames through the reader.
@@ -555,18 +556,6 @@ void CopyPrefix(const std::string& from, const std::string& to, int64_t bytes) {
   in.read(data.data(), bytes);
   std::ofstream out(to, std::ios::binary | std::ios::trunc);
   out.write(data.data(), in.gcount());
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
 }
 
 struct CodecCase {

@@ -4,9 +4,7 @@
 #include "services/trainer/service/checkpoint_transfer.h"
 
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 
 #include "common/rpc/client.h"
@@ -21,6 +19,7 @@ namespace vjepa::trainer {
 namespace {
 
 using ::testing::HasSubstr;
+using ::vjepa::testing::ReadFile;
 using ::vjepa::testing::StatusIs;
 
 std::string RandomBytes(size_t n) {
@@ -28,13 +27,6 @@ std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   for (char& c : out) c = static_cast<char>(rng());
   return out;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class CheckpointTransferTest : public ::testing::Test {
@@ -106,13 +98,13 @@ TEST_F(CheckpointTransferTest, PullContinuesAPartialFileAndChecksTheDigest) {
   ASSERT_OK_AND_ASSIGN(v1::Checkpoint c,
                        PullCheckpoint(checkpoints_.get(), "j", 5, path, options_));
   EXPECT_EQ(c.sha256(), checkpoint::Sha256Hex(data));
-  EXPECT_EQ(ReadAll(path), data);
+  EXPECT_EQ(ReadFile(path), data);
   const auto pulls = coordinator_.pulls();
   ASSERT_EQ(pulls.size(), 1u);
   EXPECT_EQ(pulls[0].offset(), 300 << 10);
   // A complete file: one more pull from its end.
   ASSERT_OK_AND_ASSIGN(c, PullCheckpoint(checkpoints_.get(), "j", 5, path, options_));
-  EXPECT_EQ(ReadAll(path), data);
+  EXPECT_EQ(ReadFile(path), data);
 }
 
 TEST_F(CheckpointTransferTest, ACorruptPartialFileIsDataLossAndRemoved) {
@@ -126,7 +118,7 @@ TEST_F(CheckpointTransferTest, ACorruptPartialFileIsDataLossAndRemoved) {
   // The next pull starts over.
   ASSERT_OK_AND_ASSIGN(v1::Checkpoint c,
                        PullCheckpoint(checkpoints_.get(), "j", 5, path, options_));
-  EXPECT_EQ(ReadAll(path), data);
+  EXPECT_EQ(ReadFile(path), data);
 }
 
 TEST_F(CheckpointTransferTest, AMissingCheckpointIsNotFound) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/rpc/client.h"
+#include "common/rpc/worker_client.h"
 #include "common/spec/job_spec.h"
 #include "common/status/grpc_status.h"
 #include "glog/logging.h"
@@ -21,10 +22,6 @@
 
 namespace vjepa::trainer {
 namespace {
-
-bool MustReregister(const absl::Status& s) {
-  return absl::IsFailedPrecondition(s) || absl::IsNotFound(s);
-}
 
 // Registration errors that retrying cannot fix.
 bool Permanent(const absl::Status& s) {
@@ -59,35 +56,27 @@ void CoordinatorSession::Stop() {
 }
 
 absl::Status CoordinatorSession::Register() {
-  v1::RegisterWorkerRequest req;
   int64_t incarnation;
   {
     absl::MutexLock lock(&mu_);
     incarnation_ = std::max(incarnation_ + 1, options_.incarnation_clock());
     incarnation = incarnation_;
   }
-  req.set_name(options_.name);
-  req.set_incarnation(incarnation);
-  req.set_kind(v1::TRAINER);
-  req.set_advertise_address(options_.advertise_address);
-  req.set_cpus(options_.cpus);
-  req.set_device(options_.device);
-  v1::RegisterWorkerResponse resp;
-  auto ctx = rpc::MakeContext(options_.token, options_.rpc_timeout);
-  absl::Status s = FromGrpcStatus(workers_->RegisterWorker(ctx.get(), req, &resp));
-  if (!s.ok()) return s;
+  const rpc::WorkerIdentity self{options_.name, v1::TRAINER, options_.advertise_address,
+                                 options_.cpus, options_.device};
+  absl::StatusOr<v1::RegisterWorkerResponse> resp =
+      rpc::RegisterWorker(*workers_, self, incarnation, options_.token, options_.rpc_timeout);
+  if (!resp.ok()) return resp.status();
   absl::MutexLock lock(&mu_);
-  worker_id_ = resp.worker().id();
-  if (resp.heartbeat_interval_ms() > 0) {
-    heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-  }
+  worker_id_ = resp->worker().id();
+  heartbeat_interval_ = rpc::HeartbeatInterval(resp->heartbeat_interval_ms(), heartbeat_interval_);
   reregister_ = false;
   ++registrations_;
   done_ = Key();
-  LOG(INFO) << "registered with the coordinator at " << options_.address << " as " << worker_id_
-            << " (name " << options_.name << ", incarnation " << incarnation << ", heartbeat every "
-            << heartbeat_interval_ << "): " << Describe(resp.assignment());
-  SetAssignmentLocked(resp.assignment());
+  LOG(INFO) << rpc::RegisteredMessage(options_.address, worker_id_, options_.name, incarnation,
+                                      heartbeat_interval_)
+            << ": " << Describe(resp->assignment());
+  SetAssignmentLocked(resp->assignment());
   return absl::OkStatus();
 }
 
@@ -166,11 +155,10 @@ void CoordinatorSession::HeartbeatLoop() {
     absl::Status s = FromGrpcStatus(workers_->Heartbeat(ctx.get(), req, &resp));
     absl::MutexLock lock(&mu_);
     if (s.ok()) {
-      if (resp.heartbeat_interval_ms() > 0) {
-        heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
-      }
+      heartbeat_interval_ =
+          rpc::HeartbeatInterval(resp.heartbeat_interval_ms(), heartbeat_interval_);
       SetAssignmentLocked(resp.assignment());
-    } else if (MustReregister(s)) {
+    } else if (rpc::MustReregister(s)) {
       LOG(WARNING) << "heartbeat refused (" << s << "): dropping the run, registering again";
       reregister_ = true;
       if (run_ != nullptr) run_->Abort();
@@ -416,15 +404,9 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
 }
 
 absl::Status CoordinatorSession::Run() {
-  rpc::ClientOptions copts;
-  copts.address = options_.address;
-  copts.token = options_.token;
-  copts.tls = options_.tls;
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = rpc::MakeChannel(copts);
-  if (!channel.ok()) {
-    return absl::Status(channel.status().code(),
-                        absl::StrCat("--coordinator: ", channel.status().message()));
-  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      rpc::CoordinatorChannel(options_.address, options_.token, options_.tls);
+  if (!channel.ok()) return channel.status();
   workers_ = v1::WorkerService::NewStub(*channel);
   checkpoints_ = v1::CheckpointService::NewStub(*channel);
 

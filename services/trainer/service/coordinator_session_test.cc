@@ -17,15 +17,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status/status_matchers.h"
 #include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/dataworker/test_util.h"
 #include "services/trainer/checkpoint/checkpoint.h"
 #include "services/trainer/checkpoint/sha256.h"
 #include "services/trainer/service/fake_trainer_coordinator.h"
+#include "services/trainer/service/test_dataset.h"
 #include "tests/process.h"
-#include "tests/test_cluster.h"
 
 namespace vjepa::trainer {
 namespace {
@@ -43,29 +43,9 @@ constexpr char kSpec[] =
 class CoordinatorSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::filesystem::create_directories(dir_.File("data"));
-    for (const char* name : {"a", "b", "c", "d"}) {
-      ASSERT_TRUE(
-          dataworker::MakeTestVideo(dir_.File(absl::StrCat("data/", name, ".mp4")), 64, 48, 40));
-    }
-    dir_.Write("data/manifest.txt", "a.mp4 0\nb.mp4 1\nc.mp4 2\nd.mp4 3\n");
-    dir_.Write("spec.yaml", kSpec);
-    dir_.Write("tokens", testing::TestTokenFile());
-    dir_.Write("worker.token", absl::StrCat(testing::kWorkerToken, "\n"));
-    const std::string port_file = dir_.File("dw.port");
-    worker_ = std::make_unique<testing::Process>(
-        std::vector<std::string>{testing::BinDir() + "/vjepa-dataworker", "--listen=127.0.0.1:0",
-                                 "--port_file=" + port_file, "--auth_tokens=" + dir_.File("tokens"),
-                                 "--data_root=" + dir_.File("data"),
-                                 "--job_spec=" + dir_.File("spec.yaml"),
-                                 std::string("--job_id=") + kJob, "--threads=1",
-                                 absl::StrCat("--world_size=", WorldSize())},
-        dir_.File("dw.log"));
-    testing::WaitFor([&] { return testing::ReadPortFile(port_file) > 0 || !worker_->Running(); },
-                     absl::Seconds(60));
-    const int port = testing::ReadPortFile(port_file);
-    ASSERT_GT(port, 0) << worker_->Log();
-    dataworker_ = absl::StrCat("127.0.0.1:", port);
+    ASSERT_OK_AND_ASSIGN(
+        dataworker_, StartTestDataworker(dir_, kSpec, kJob,
+                                         {absl::StrCat("--world_size=", WorldSize())}, &worker_));
     trainer_ = Trainer("trainer-0");
   }
 

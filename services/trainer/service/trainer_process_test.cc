@@ -18,10 +18,9 @@
 #include "common/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/dataworker/test_util.h"
 #include "services/trainer/checkpoint/checkpoint.h"
+#include "services/trainer/service/test_dataset.h"
 #include "tests/process.h"
-#include "tests/test_cluster.h"
 
 namespace vjepa::trainer {
 namespace {
@@ -38,28 +37,7 @@ constexpr char kSpec[] =
 class TrainerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::filesystem::create_directories(dir_.File("data"));
-    for (const char* name : {"a", "b", "c", "d"}) {
-      ASSERT_TRUE(
-          dataworker::MakeTestVideo(dir_.File(absl::StrCat("data/", name, ".mp4")), 64, 48, 40));
-    }
-    dir_.Write("data/manifest.txt", "a.mp4 0\nb.mp4 1\nc.mp4 2\nd.mp4 3\n");
-    dir_.Write("spec.yaml", kSpec);
-    dir_.Write("tokens", testing::TestTokenFile());
-    dir_.Write("worker.token", absl::StrCat(testing::kWorkerToken, "\n"));
-    const std::string port_file = dir_.File("dw.port");
-    worker_ = std::make_unique<testing::Process>(
-        std::vector<std::string>{testing::BinDir() + "/vjepa-dataworker", "--listen=127.0.0.1:0",
-                                 "--port_file=" + port_file, "--auth_tokens=" + dir_.File("tokens"),
-                                 "--data_root=" + dir_.File("data"),
-                                 "--job_spec=" + dir_.File("spec.yaml"), "--job_id=job-t",
-                                 "--threads=1"},
-        dir_.File("dw.log"));
-    testing::WaitFor([&] { return testing::ReadPortFile(port_file) > 0 || !worker_->Running(); },
-                     absl::Seconds(60));
-    const int port = testing::ReadPortFile(port_file);
-    ASSERT_GT(port, 0) << worker_->Log();
-    address_ = absl::StrCat("127.0.0.1:", port);
+    ASSERT_OK_AND_ASSIGN(address_, StartTestDataworker(dir_, kSpec, "job-t", {}, &worker_));
   }
 
   std::unique_ptr<testing::Process> Trainer(const std::string& name, const std::string& ckpt_dir,
