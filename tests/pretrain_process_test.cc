@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -404,6 +405,12 @@ TEST_F(PretrainProcessTest, SigkilledTrainerRestartsFromItsCheckpointAndEndsLike
   }
   EXPECT_EQ(resumed, unbroken);
   EXPECT_EQ(static_cast<int64_t>(resumed.size()), (24 - resume_step) * 2);
+  if (HasFailure()) {
+    for (const Consumed& c : log) {
+      std::cerr << "consumed: generation " << c.generation << " step " << c.step << " rank "
+                << c.rank << " g " << c.g << "\n";
+    }
+  }
 
   const auto a = ModelTensors(PullLatest(reference, dir_.File("ref.safetensors")));
   const auto b = ModelTensors(PullLatest(id, dir_.File("resumed.safetensors")));
