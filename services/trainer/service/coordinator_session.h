@@ -36,6 +36,7 @@ struct CoordinatorSessionOptions {
   std::string address;            // HOST:PORT of the coordinator
   std::string token;              // a worker token (the coordinator and the dataworkers)
   rpc::TlsFiles tls;              // to the coordinator
+  rpc::TlsFiles data_tls;         // to the dataworkers
   std::string name;               // stable worker name
   std::string advertise_address;  // HOST[:PORT]; HOST is where rank 0 serves the c10d store
   int cpus = 0;

@@ -49,6 +49,11 @@ ABSL_FLAG(std::string, coordinator_tls_ca, "", "PEM CA of the coordinator; turns
 ABSL_FLAG(std::string, coordinator_tls_cert, "",
           "PEM client certificate for mutual TLS to the coordinator");
 ABSL_FLAG(std::string, coordinator_tls_key, "", "PEM client key for mutual TLS");
+ABSL_FLAG(std::string, dataworker_tls_ca, "",
+          "PEM CA of the dataworkers; turns on TLS to them (they serve with --tls_cert/--tls_key)");
+ABSL_FLAG(std::string, dataworker_tls_cert, "",
+          "PEM client certificate toward the dataworkers, for mutual TLS");
+ABSL_FLAG(std::string, dataworker_tls_key, "", "PEM client key toward the dataworkers");
 ABSL_FLAG(std::string, batch_log, "",
           "append one JSON line per consumed batch to this file: job_id, generation, rank, step, "
           "g, epoch, batch_index, source");
@@ -140,6 +145,14 @@ std::string HostName() {
   return name;
 }
 
+vjepa::rpc::TlsFiles DataworkerTls() {
+  vjepa::rpc::TlsFiles tls;
+  tls.ca = absl::GetFlag(FLAGS_dataworker_tls_ca);
+  tls.cert = absl::GetFlag(FLAGS_dataworker_tls_cert);
+  tls.key = absl::GetFlag(FLAGS_dataworker_tls_key);
+  return tls;
+}
+
 // Coordinator mode: runs assignments until SIGINT/SIGTERM, which aborts the current run (no
 // checkpoint) and exits 0.
 int Serve() {
@@ -149,6 +162,7 @@ int Serve() {
   o.tls.ca = absl::GetFlag(FLAGS_coordinator_tls_ca);
   o.tls.cert = absl::GetFlag(FLAGS_coordinator_tls_cert);
   o.tls.key = absl::GetFlag(FLAGS_coordinator_tls_key);
+  o.data_tls = DataworkerTls();
   o.name = absl::GetFlag(FLAGS_name);
   if (o.name.empty()) o.name = HostName();
   o.advertise_address = absl::GetFlag(FLAGS_advertise_address);
@@ -201,6 +215,7 @@ int Serve() {
 
 int Train() {
   vjepa::trainer::TrainingRunOptions o;
+  o.data_tls = DataworkerTls();
   const std::string spec_path = absl::GetFlag(FLAGS_job_spec);
   if (spec_path.empty()) {
     std::cerr << kName << ": --job_spec or --coordinator is required\n";

@@ -148,6 +148,40 @@ TEST_F(TrainerProcessTest, SigtermStopsAfterAStepWithACheckpoint) {
   EXPECT_EQ(Load(absl::StrCat(ckpt_dir, "/step-", last, ".safetensors")).step, last);
 }
 
+TEST_F(TrainerProcessTest, ReadsFromADataworkerOverTls) {
+  testing::ScratchDir tls_dir;
+  ASSERT_TRUE(testing::MakeTestCertificates(tls_dir.path())) << "openssl failed";
+  testing::ScratchDir data;
+  std::unique_ptr<testing::Process> worker;
+  ASSERT_OK_AND_ASSIGN(const std::string address,
+                       StartTestDataworker(data, kSpec, "job-t",
+                                           {"--tls_cert=" + tls_dir.File("server.pem"),
+                                            "--tls_key=" + tls_dir.File("server.key")},
+                                           &worker));
+  const std::string port = address.substr(address.rfind(':') + 1);
+  auto run = [&](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {testing::BinDir() + "/vjepa-trainer",
+                                     "--job_spec=" + data.File("spec.yaml"),
+                                     "--job_id=job-t",
+                                     "--dataworkers=localhost:" + port,
+                                     "--token_file=" + data.File("worker.token"),
+                                     "--torch_threads=1",
+                                     "--steps=2",
+                                     "--data_deadline=5s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<testing::Process>(argv, dir_.File(name + ".log"));
+    const int rc = p->Wait(absl::Seconds(120));
+    return std::make_pair(rc, p->Log());
+  };
+  auto [rc, log] = run("tls", {"--dataworker_tls_ca=" + tls_dir.File("ca.pem")});
+  EXPECT_EQ(rc, 0) << log;
+  EXPECT_EQ(Progress(log).size(), 2u) << log;
+  // Without the CA the handshake fails and the trainer says why.
+  auto [plain_rc, plain_log] = run("plain", {});
+  EXPECT_EQ(plain_rc, 1) << plain_log;
+  EXPECT_THAT(plain_log, HasSubstr("data"));
+}
+
 TEST_F(TrainerProcessTest, FailsWithTheCauseWhenNoDataworkerAnswers) {
   // A port nothing listens on: the dataworker of the fixture stops first and frees its port.
   const std::string dead = address_;

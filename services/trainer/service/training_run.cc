@@ -222,6 +222,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   d.world_size = options_.world_size;
   d.addresses = options_.dataworkers;
   d.token = options_.token;
+  d.tls = options_.data_tls;
   d.start_step = trainer->updates();
   // Standalone (1): every dataworker produces every g of this rank; fail over. Coordinator mode
   // (0): one stream per dataworker, each carrying the g's leased to it.

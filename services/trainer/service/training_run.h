@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
+#include "common/rpc/tls.h"
 #include "common/spec/job_spec.h"
 #include "services/trainer/service/data_client.h"
 #include "services/trainer/service/trainer_metrics.h"
@@ -47,6 +48,7 @@ struct TrainingRunOptions {
   std::string job_id = "standalone";
   std::vector<std::string> dataworkers;
   std::string token;
+  rpc::TlsFiles data_tls;  // to the dataworkers (ca: their CA; cert/key: mutual TLS)
   int rank = 0;
   int world_size = 1;
   std::string c10d_store;  // HOST:PORT; needed when world_size > 1
