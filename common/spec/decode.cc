@@ -145,7 +145,8 @@ absl::Status DecodeRest(const Section& top, JobSpec* spec) {
   RETURN_IF_ERROR(res.Read("dataworkers", &spec->resources.dataworkers));
   RETURN_IF_ERROR(res.ReadEnum("device", &spec->resources.device));
   RETURN_IF_ERROR(res.ReadEnum("precision", &spec->resources.precision));
-  return res.Read("torch_threads", &spec->resources.torch_threads);
+  RETURN_IF_ERROR(res.Read("torch_threads", &spec->resources.torch_threads));
+  return res.Read("priority", &spec->resources.priority);
 }
 
 }  // namespace

@@ -178,6 +178,7 @@ Node SpecToNode(const JobSpec& spec) {
   res.Add("device", Enum(spec.resources.device));
   res.Add("precision", Enum(spec.resources.precision));
   res.Add("torch_threads", Int(spec.resources.torch_threads));
+  res.Add("priority", Int(spec.resources.priority));
   root.Add("resources", std::move(res));
   return root;
 }

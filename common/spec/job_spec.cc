@@ -265,8 +265,8 @@ bool operator==(const CheckpointSpec& a, const CheckpointSpec& b) {
          std::tie(b.every_steps, b.keep_last, b.keep_every);
 }
 bool operator==(const ResourcesSpec& a, const ResourcesSpec& b) {
-  return std::tie(a.trainers, a.dataworkers, a.device, a.precision, a.torch_threads) ==
-         std::tie(b.trainers, b.dataworkers, b.device, b.precision, b.torch_threads);
+  return std::tie(a.trainers, a.dataworkers, a.device, a.precision, a.torch_threads, a.priority) ==
+         std::tie(b.trainers, b.dataworkers, b.device, b.precision, b.torch_threads, b.priority);
 }
 bool operator==(const JobSpec& a, const JobSpec& b) {
   return std::tie(a.name, a.kind, a.seed, a.model, a.dataset, a.data, a.mask, a.mask_options,

@@ -177,6 +177,7 @@ struct ResourcesSpec {
   Device device = Device::kCpu;
   Precision precision = Precision::kFloat32;  // default: bfloat16 on cuda, float32 on cpu
   int64_t torch_threads = 0;                  // 0: the library's choice
+  int64_t priority = 0;  // higher is scheduled first; equal priorities in submission order
 };
 
 std::vector<MaskSpec> DefaultMasks(ModelPreset preset);

@@ -54,8 +54,8 @@ Field* BuildSchema() {
                       V("epochs"), V("lr"), M("wd", {V("start"), V("final")}), V("clip"),
                       V("batch_size"), V("segments"), V("views"), V("val_manifest")}),
           M("checkpoint", {V("every_steps"), V("keep_last"), V("keep_every")}),
-          M("resources",
-            {V("trainers"), V("dataworkers"), V("device"), V("precision"), V("torch_threads")}),
+          M("resources", {V("trainers"), V("dataworkers"), V("device"), V("precision"),
+                          V("torch_threads"), V("priority")}),
       }));
 }
 

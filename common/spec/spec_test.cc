@@ -629,6 +629,7 @@ resources:
   device: cpu
   precision: float32
   torch_threads: 0
+  priority: 0
 )");
 }
 

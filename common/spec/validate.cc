@@ -362,7 +362,8 @@ absl::Status ValidateResources(const ResourcesSpec& r) {
   RETURN_IF_ERROR(IntIn("resources.dataworkers", r.dataworkers, 1, 4096));
   RETURN_IF_ERROR(KnownEnum("resources.device", r.device));
   RETURN_IF_ERROR(KnownEnum("resources.precision", r.precision));
-  return IntIn("resources.torch_threads", r.torch_threads, 0, 1024);
+  RETURN_IF_ERROR(IntIn("resources.torch_threads", r.torch_threads, 0, 1024));
+  return IntIn("resources.priority", r.priority, -1000, 1000);
 }
 
 }  // namespace

@@ -37,6 +37,20 @@ void SetIds(google::protobuf::RepeatedPtrField<std::string>* out,
   for (const std::string& id : ids) *out->Add() = id;
 }
 
+// Every job in an active state, oldest first (all pages).
+absl::StatusOr<std::vector<v1::Job>> ActiveJobs(Store* store) {
+  JobFilter filter;
+  filter.states = {v1::PENDING, v1::SCHEDULED, v1::RUNNING, v1::RESTARTING};
+  std::vector<v1::Job> all;
+  while (true) {
+    std::vector<int64_t> rowids;
+    ASSIGN_OR_RETURN(std::vector<v1::Job> page, store->ListJobs(filter, &rowids));
+    for (v1::Job& j : page) all.push_back(std::move(j));
+    if (rowids.empty() || static_cast<int>(rowids.size()) < filter.limit) return all;
+    filter.after_rowid = rowids.back();
+  }
+}
+
 }  // namespace
 
 Orchestrator::Orchestrator(Store* store, JobManager* jobs, WorkerRegistry* workers,
@@ -94,9 +108,7 @@ Orchestrator::Orchestrator(Store* store, JobManager* jobs, WorkerRegistry* worke
 Orchestrator::~Orchestrator() { Stop(); }
 
 absl::Status Orchestrator::Init() {
-  JobFilter filter;
-  filter.states = {v1::PENDING, v1::SCHEDULED, v1::RUNNING, v1::RESTARTING};
-  ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store_->ListJobs(filter));
+  ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, ActiveJobs(store_));
   absl::MutexLock lock(&mu_);
   for (const v1::Job& job : jobs) {
     if (job.kind() != "pretrain") continue;
@@ -269,9 +281,7 @@ void Orchestrator::RestartLocked(const std::string& job_id, JobRun& run,
 }
 
 void Orchestrator::Tick() {
-  JobFilter filter;
-  filter.states = {v1::PENDING, v1::SCHEDULED, v1::RUNNING, v1::RESTARTING};
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(filter);
+  absl::StatusOr<std::vector<v1::Job>> jobs = ActiveJobs(store_);
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   passes_.Increment();
@@ -280,7 +290,9 @@ void Orchestrator::Tick() {
     return;
   }
   std::set<std::string> active;
-  for (const v1::Job& job : *jobs) {
+  int64_t order = 0;
+  for (const v1::Job& job : *jobs) {  // oldest first
+    ++order;
     if (job.kind() != "pretrain") continue;
     active.insert(job.id());
     auto it = runs_.find(job.id());
@@ -288,10 +300,14 @@ void Orchestrator::Tick() {
       if (absl::Status s = AddJobLocked(job, /*after_restart=*/false); !s.ok()) {
         LOG(ERROR) << "job " << job.id() << ": " << s;
         active.erase(job.id());
+        continue;
       }
+      it = runs_.find(job.id());
+      if (it == runs_.end()) continue;
     } else {
       it->second.job = job;
     }
+    it->second.order = order;
   }
   std::vector<std::string> gone;
   for (const auto& [id, run] : runs_) {
@@ -339,7 +355,8 @@ void Orchestrator::ScheduleLocked() {
     SchedJob j;
     j.id = id;
     j.trainers = static_cast<int>(run.spec.resources.trainers);
-    j.order = run.job.create_time_ms();
+    j.priority = static_cast<int>(run.spec.resources.priority);
+    j.order = run.order;
     j.demand = run.rt.dataworker_cores_needed() > 0
                    ? run.rt.dataworker_cores_needed()
                    : static_cast<double>(std::max<int64_t>(1, run.spec.resources.dataworkers));

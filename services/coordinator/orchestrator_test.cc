@@ -193,6 +193,30 @@ TEST_F(OrchestratorTest, GangIsScheduledAllOrNoneAndRankZeroNamesTheStore) {
   EXPECT_EQ(Beat(j.runtime().trainers(1)).c10d_store_address(), "10.0.0.1:29500");
 }
 
+TEST_F(OrchestratorTest, HigherPriorityGoesFirstAndEqualOnesInSubmissionOrder) {
+  const std::string first = Submit();
+  const std::string second = Submit();
+  std::string urgent_spec = kSpec;
+  urgent_spec.replace(urgent_spec.find("dataworkers: 1}"), 15, "dataworkers: 1, priority: 5}");
+  const std::string urgent = Submit(urgent_spec);
+  ASSERT_FALSE(urgent.empty());
+  Register("t0", v1::TRAINER);
+  Register("t1", v1::TRAINER);
+  Register("d0", v1::DATAWORKER);
+  orch_->Tick();
+  EXPECT_EQ(Get(urgent).state(), v1::SCHEDULED);
+  EXPECT_EQ(Get(first).state(), v1::PENDING);
+  EXPECT_EQ(Get(second).state(), v1::PENDING);
+  v1::CancelJobRequest cancel;
+  cancel.set_id(urgent);
+  v1::CancelJobResponse cancelled;
+  ASSERT_OK(jobs_->CancelJob(kAlice, cancel, &cancelled));
+  orch_->Tick();  // drops the cancelled job and frees its trainers
+  orch_->Tick();
+  EXPECT_EQ(Get(first).state(), v1::SCHEDULED);
+  EXPECT_EQ(Get(second).state(), v1::PENDING);
+}
+
 TEST_F(OrchestratorTest, LeasesWaitForTheDatasetThenFillTheWindowAndCheckpointsCommit) {
   const std::string job = Submit();
   Register("t0", v1::TRAINER);
