@@ -108,7 +108,7 @@ class Orchestrator {
     int64_t gang_generation = 0;  // generation the current gang was formed in; 0: none
     std::map<int, RankStats> ranks;
     int64_t last_event_ms = 0;
-    int64_t order = 0;  // submission order: position in the store's listing (oldest first)
+    int64_t order = 0;   // submission order: position in the store's listing (oldest first)
     bool dirty = false;  // rt changed since it was persisted
     int64_t resume_step = 0;
     std::string resume_checkpoint_id;
