@@ -1,6 +1,7 @@
 #include "services/coordinator/orchestrator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -98,7 +99,24 @@ Orchestrator::Orchestrator(Store* store, JobManager* jobs, WorkerRegistry* worke
       clips_per_second_(metrics::AddGauge(registry, "vjepa_coordinator_job_clips_per_second",
                                           "Clips a job's trainers consume per second, by job.")),
       ledger_batches_(metrics::AddGauge(registry, "vjepa_coordinator_ledger_batches",
-                                        "Global batches of a job's ledger, by job and state.")) {
+                                        "Global batches of a job's ledger, by job and state.")),
+      checkpoint_age_(metrics::AddGauge(
+          registry, "vjepa_coordinator_job_checkpoint_age_seconds",
+          "Seconds since a running job's newest committed checkpoint (or since it was "
+          "scheduled), by job.")),
+      checkpoint_expected_(metrics::AddGauge(
+          registry, "vjepa_coordinator_job_checkpoint_interval_seconds",
+          "Expected seconds between a running job's checkpoints: checkpoint.every_steps times "
+          "its measured step time (0 until measured), by job.")),
+      dataworkers_desired_(
+          metrics::AddGauge(registry, "vjepa_coordinator_dataworkers_desired",
+                            "Dataworkers the active jobs need in total: per job the larger of "
+                            "resources.dataworkers and its measured cores needed over the cores "
+                            "of a dataworker (the autoscaling signal).")
+              .Add({})),
+      dataworkers_alive_(
+          metrics::AddGauge(registry, "vjepa_coordinator_dataworkers", "Dataworkers ALIVE now.")
+              .Add({})) {
   for (const char* reason : {"returned", "expired", "worker_lost", "restart"}) {
     leases_returned_.Add({{"reason", reason}});
   }
@@ -201,6 +219,10 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
   for (const std::string& id : run.rt.trainers()) {
     if (!id.empty()) assigned_jobs_[id].push_back(job.id());
   }
+  ASSIGN_OR_RETURN(std::vector<CheckpointRow> ckpts, store_->ListCheckpoints(job.id()));
+  for (const CheckpointRow& c : ckpts) {
+    run.last_checkpoint_ms = std::max(run.last_checkpoint_ms, c.create_time_ms);
+  }
   runs_[job.id()] = std::move(run);
   return absl::OkStatus();
 }
@@ -222,6 +244,8 @@ void Orchestrator::DropJobLocked(const std::string& job_id) {
   data_wait_.Remove(&data_wait_.Add(labels));
   cores_needed_.Remove(&cores_needed_.Add(labels));
   clips_per_second_.Remove(&clips_per_second_.Add(labels));
+  checkpoint_age_.Remove(&checkpoint_age_.Add(labels));
+  checkpoint_expected_.Remove(&checkpoint_expected_.Add(labels));
   for (const char* state : {"pending", "leased", "delivered", "committed"}) {
     ledger_batches_.Remove(&ledger_batches_.Add({{"job", job_id}, {"state", state}}));
   }
@@ -324,7 +348,28 @@ void Orchestrator::Tick() {
     }
   }
   ScheduleLocked();
-  for (auto& [id, run] : runs_) RefreshSignalsLocked(id, run);
+  double desired = 0;
+  for (auto& [id, run] : runs_) {
+    RefreshSignalsLocked(id, run);
+    double cores_per_worker = 0;
+    int counted = 0;
+    for (const std::string& d : run.rt.dataworkers()) {
+      std::optional<v1::Worker> w = workers_->Get(d);
+      if (w.has_value() && w->cpus() > 0) {
+        cores_per_worker += w->cpus();
+        ++counted;
+      }
+    }
+    cores_per_worker = counted ? cores_per_worker / counted : 1;
+    const double measured = std::ceil(run.rt.dataworker_cores_needed() / cores_per_worker);
+    desired += std::max(static_cast<double>(run.spec.resources.dataworkers), measured);
+  }
+  dataworkers_desired_.Set(desired);
+  int alive = 0;
+  for (const v1::Worker& w : workers_->Workers()) {
+    alive += w.kind() == v1::DATAWORKER && w.state() == v1::ALIVE;
+  }
+  dataworkers_alive_.Set(alive);
 }
 
 void Orchestrator::ScheduleLocked() {
@@ -419,6 +464,7 @@ void Orchestrator::ScheduleLocked() {
       }
       run.job = *job;
       run.gang_generation = generation;
+      if (run.last_checkpoint_ms == 0) run.last_checkpoint_ms = NowMs();
       run.ranks.clear();
       for (int r = 0; r < static_cast<int>(placement.trainers.size()); ++r) {
         workers_->SetAssignment(placement.trainers[r], job_id, r, generation);
@@ -507,6 +553,7 @@ absl::Status Orchestrator::OnCheckpointCommitted(StoreTxn& txn, const std::strin
   JobRun& run = it->second;
   const int64_t before = run.ledger->committed_below();
   RETURN_IF_ERROR(run.ledger->Commit(generation, step - 1));
+  run.last_checkpoint_ms = NowMs();
   batches_committed_.Increment(static_cast<double>(run.ledger->committed_below() - before));
   return Store::WriteLedger(txn, job_id, run.ledger->shape(), run.ledger->Snapshot());
 }
@@ -878,6 +925,14 @@ void Orchestrator::RefreshSignalsLocked(const std::string& job_id, JobRun& run) 
   ledger_batches_.Add({{"job", job_id}, {"state", "leased"}}).Set(c.leased);
   ledger_batches_.Add({{"job", job_id}, {"state", "delivered"}}).Set(c.delivered);
   ledger_batches_.Add({{"job", job_id}, {"state", "committed"}}).Set(c.committed);
+  if (GangLiveLocked(run) && run.last_checkpoint_ms > 0) {
+    checkpoint_age_.Add(labels).Set(static_cast<double>(now - run.last_checkpoint_ms) / 1000.0);
+    // Step time from the consumption rate: M ranks of B clips per step.
+    const double step_s =
+        clips > 0 ? static_cast<double>(run.spec.optim.batch_size) * run.rt.trainers_size() / clips
+                  : 0;
+    checkpoint_expected_.Add(labels).Set(step_s * run.spec.checkpoint.every_steps);
+  }
 }
 
 void Orchestrator::Decorate(v1::Job* job) {

@@ -108,8 +108,10 @@ class Orchestrator {
     int64_t gang_generation = 0;  // generation the current gang was formed in; 0: none
     std::map<int, RankStats> ranks;
     int64_t last_event_ms = 0;
-    int64_t order = 0;   // submission order: position in the store's listing (oldest first)
-    bool dirty = false;  // rt changed since it was persisted
+    int64_t order = 0;
+    int64_t last_checkpoint_ms = 0;  // the newest committed checkpoint; 0: none yet   // submission
+                                     // order: position in the store's listing (oldest first)
+    bool dirty = false;              // rt changed since it was persisted
     int64_t resume_step = 0;
     std::string resume_checkpoint_id;
   };
@@ -163,6 +165,10 @@ class Orchestrator {
   prometheus::Family<prometheus::Gauge>& cores_needed_;
   prometheus::Family<prometheus::Gauge>& clips_per_second_;
   prometheus::Family<prometheus::Gauge>& ledger_batches_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_age_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_expected_;
+  prometheus::Gauge& dataworkers_desired_;
+  prometheus::Gauge& dataworkers_alive_;
 };
 
 }  // namespace vjepa::coordinator

@@ -255,6 +255,16 @@ TEST_F(OrchestratorTest, LeasesWaitForTheDatasetThenFillTheWindowAndCheckpointsC
   EXPECT_DOUBLE_EQ(j.runtime().data_wait_fraction(), 0.25);
   EXPECT_DOUBLE_EQ(j.runtime().clips_per_second(), 20);
   EXPECT_EQ(Lease(d0, 100).leases_size(), 4);  // the window moved by two steps
+  orch_->Tick();
+  const std::string exported = metrics::Render(*metrics_);
+  EXPECT_THAT(exported, HasSubstr("vjepa_coordinator_dataworkers_desired 1"));
+  EXPECT_THAT(exported, HasSubstr("vjepa_coordinator_dataworkers 1"));
+  EXPECT_THAT(exported,
+              HasSubstr("vjepa_coordinator_job_data_wait_fraction{job=\"" + job + "\"} 0.25"));
+  EXPECT_THAT(exported, HasSubstr("vjepa_coordinator_job_checkpoint_age_seconds{job=\"" + job));
+  // 2 ranks × batch 2 at 20 clips/s: 0.2 s a step, a checkpoint every 2 steps.
+  EXPECT_THAT(exported, HasSubstr("vjepa_coordinator_job_checkpoint_interval_seconds{job=\"" + job +
+                                  "\"} 0.4"));
 
   ASSERT_OK(Commit(job, 1, 2));  // steps 0 and 1 done: g < 4
   j = Get(job);

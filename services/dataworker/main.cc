@@ -137,7 +137,8 @@ int Serve() {
                               absl::GetFlag(FLAGS_coordinator_tls_ca)};
     config.coordinator.name = absl::GetFlag(FLAGS_name);
     config.coordinator.advertise_address = absl::GetFlag(FLAGS_advertise_address);
-    config.coordinator.cpus = static_cast<int>(std::thread::hardware_concurrency());
+    // The cores it produces with: its producer threads (the coordinator sizes jobs by them).
+    config.coordinator.cpus = 0;
   }
 
   vjepa::dataworker::BuilderFactoryOptions factory_options;
