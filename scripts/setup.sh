@@ -24,6 +24,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev curl
   # the local cluster launcher (pgrep; setsid and taskset come with util-linux)
   procps util-linux
+  # observability: Prometheus server and promtool (the local cluster's --prometheus, its tests)
+  prometheus sqlite3
   # Python reads our checkpoints (interop tests)
   python3 python3-torch
 )
@@ -34,6 +36,11 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# Tools that another package may already provide: Node.js with npm (the Kubernetes manifest
+# checks), and a kubectl that renders kustomizations.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+kubectl kustomize --help >/dev/null 2>&1 || missing+=(kubernetes-client)
 if ((${#missing[@]})); then
   echo "setup: installing ${#missing[@]} packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

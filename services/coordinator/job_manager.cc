@@ -63,7 +63,19 @@ JobManager::JobManager(Store* store, metrics::Registry& registry, Clock now)
                                   "WatchJob streams open now.")
                     .Add({})),
       store_errors_(metrics::AddCounter(registry, "vjepa_coordinator_store_errors_total",
-                                        "Failed store operations, by operation.")) {}
+                                        "Failed store operations, by operation.")) {
+  // Every labelled series exists from the start (at 0), so that dashboards and alerts see it.
+  for (v1::JobState state : kAllStates) transitions_.Add({{"state", v1::JobState_Name(state)}});
+  for (const char* op :
+       {"insert_job", "update_job", "get_job", "list_jobs", "find_request", "count_jobs"}) {
+    store_errors_.Add({{"op", op}});
+  }
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInvalidArgument, absl::StatusCode::kResourceExhausted,
+        absl::StatusCode::kUnavailable}) {
+    rejected_.Add({{"code", std::string(absl::StatusCodeToString(code))}});
+  }
+}
 
 absl::Status JobManager::Init() {
   absl::MutexLock lock(&mu_);

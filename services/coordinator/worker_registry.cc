@@ -45,7 +45,16 @@ WorkerRegistry::WorkerRegistry(Store* store, metrics::Registry& registry,
                                       "Heartbeats accepted.")
                       .Add({})),
       refused_(metrics::AddCounter(registry, "vjepa_coordinator_worker_calls_refused_total",
-                                   "RegisterWorker and Heartbeat calls refused, by reason.")) {}
+                                   "RegisterWorker and Heartbeat calls refused, by reason.")) {
+  // Every labelled series exists from the start (at 0), so that dashboards and alerts see it.
+  for (const char* kind : {"trainer", "dataworker"}) {
+    lost_.Add({{"kind", kind}});
+    registrations_.Add({{"kind", kind}});
+  }
+  for (const char* reason : {"invalid", "owner", "stale", "unknown", "not_alive"}) {
+    refused_.Add({{"reason", reason}});
+  }
+}
 
 WorkerRegistry::~WorkerRegistry() { Stop(); }
 

@@ -62,6 +62,9 @@ DataworkerMetrics::DataworkerMetrics(metrics::Registry& r)
     leases_failed.Add({{"reason", reason}});
   }
   for (const char* reason : {"stale", "consumed"}) leases_dropped.Add({{"reason", reason}});
+  for (const char* rpc : {"RegisterWorker", "Heartbeat", "LeaseBatches", "ReportProgress"}) {
+    coordinator_errors.Add({{"rpc", rpc}});
+  }
 }
 
 void DataworkerMetrics::BatchProduced(const ProducedBatch& batch, double seconds) {

@@ -43,6 +43,14 @@ TrainerMetrics::TrainerMetrics(metrics::Registry& r)
                                              "stale, error")),
       upload_seconds(metrics::AddHistogram(r, "vjepa_trainer_upload_seconds",
                                            "Wall time of one checkpoint upload, retries included")
-                         .Add({}, metrics::LatencyBuckets())) {}
+                         .Add({}, metrics::LatencyBuckets())) {
+  // Every labelled series exists from the start (at 0), so that dashboards and alerts see it.
+  for (const char* result : {"ok", "unavailable", "stale", "error"}) {
+    progress_reports.Add({{"result", result}});
+  }
+  for (const char* result : {"ok", "deduplicated", "stale", "error"}) {
+    checkpoint_uploads.Add({{"result", result}});
+  }
+}
 
 }  // namespace vjepa::trainer
