@@ -35,6 +35,13 @@ function(vjepa_binary name)
   _vjepa_common(${name} "${A_TORCH}")
 endfunction()
 
+# add_dependencies for a test target: nothing when tests are not built.
+function(vjepa_test_dependencies name)
+  if(TARGET ${name})
+    add_dependencies(${name} ${ARGN})
+  endif()
+endfunction()
+
 function(vjepa_test name)
   if(NOT VJEPA_BUILD_TESTS)
     return()

@@ -50,6 +50,10 @@ else
   echo "setup: all ${#PACKAGES[@]} packages present" >&2
 fi
 
+# npm tools of the deployment checks (pinned by their lock files, cached under ~/.cache).
+bash "$here/docker/lint/install.sh" >/dev/null
+bash "$here/deploy/k8s/validate/install.sh" >/dev/null
+
 if [[ "${1:-}" != "--no-data" ]]; then
   "$here/scripts/fetch_test_videos.sh"
 fi

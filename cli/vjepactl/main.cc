@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/vjepactl/checkpoints.h"
 #include "cli/vjepactl/commands.h"
+#include "cli/vjepactl/health.h"
 #include "common/rpc/client.h"
 #include "common/rpc/server.h"
 
@@ -100,11 +101,45 @@ std::optional<int> ResolveConnection(const GlobalFlags& flags, CommandConfig& co
   return std::nullopt;
 }
 
+// `vjepactl health`: needs no token, and waits 3 s unless --timeout says otherwise.
+int Health(const GlobalFlags& flags, bool timeout_given, HealthOptions options,
+           const std::string& http) {
+  if (timeout_given) options.timeout = absl::Seconds(flags.timeout_seconds);
+  if (!http.empty()) {
+    if (absl::Status s = rpc::CheckHostPort(http, "--http"); !s.ok()) {
+      return UsageError(std::string(s.message()));
+    }
+    options.address = http;
+    return HttpHealth(options, std::cout, std::cerr);
+  }
+  std::string source = "--address";
+  if (options.address.empty()) {
+    options.address = flags.coordinator;
+    source = "--coordinator";
+  }
+  if (options.address.empty()) {
+    const char* env = std::getenv("VJEPA_COORDINATOR");
+    options.address = env != nullptr && *env != '\0' ? env : kDefaultCoordinator;
+    source = "VJEPA_COORDINATOR";
+  }
+  if (absl::Status s = rpc::CheckHostPort(options.address, source); !s.ok()) {
+    return UsageError(std::string(s.message()));
+  }
+  if (flags.tls.cert.empty() != flags.tls.key.empty()) {
+    return UsageError("--tls-cert and --tls-key go together (a client certificate and its key)");
+  }
+  rpc::ClientOptions client;
+  client.address = options.address;
+  client.tls = flags.tls;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = rpc::MakeChannel(client);
+  if (!channel.ok()) return ReportError(channel.status(), std::cerr);
+  return GrpcHealth(options, *channel, std::cout, std::cerr);
+}
+
 int Main(int argc, char** argv) {
   CLI::App app(
-      "vjepactl: submit, list, describe, cancel, watch and delete V-JEPA training jobs and pull "
-      "their checkpoints from a "
-      "vjepa-train coordinator.",
+      "vjepactl: submit, list, describe, cancel, watch and delete V-JEPA training jobs, pull "
+      "their checkpoints from a vjepa-train coordinator, and check a service's health.",
       "vjepactl");
   app.fallthrough();
   app.require_subcommand(1);
@@ -239,6 +274,28 @@ int Main(int argc, char** argv) {
       "file is\ndeleted and the exit code is 1. A progress bar goes to stderr.\n\n",
       kFooter));
 
+  HealthOptions health_options;
+  std::string health_http;
+  CLI::App* health = app.add_subcommand(
+      "health", "Ask a service whether it is serving (no token needed); exit 0 only when it is");
+  auto* health_address = health->add_option(
+      "--address", health_options.address,
+      "HOST:PORT of a gRPC server (coordinator or dataworker; default: the coordinator)");
+  auto* health_service =
+      health->add_option("--service", health_options.service,
+                         "Ask about this service (e.g. vjepa.v1.JobService); default: the server");
+  health
+      ->add_option("--http", health_http,
+                   "HOST:PORT of a /metrics endpoint (e.g. a trainer): GET /metrics, serving on "
+                   "HTTP 200")
+      ->excludes(health_address)
+      ->excludes(health_service);
+  health->footer(absl::StrCat(
+      "gRPC: calls grpc.health.v1.Health/Check (TLS with --tls-ca; no token is sent) and prints "
+      "the\nserving status (SERVING, NOT_SERVING, ...). --timeout bounds the check and defaults "
+      "to 3 s here.\nExit codes: 0 SERVING; 1 not serving, unknown service, or unreachable.\n\n",
+      kFooter));
+
   CLI::App* del = app.add_subcommand("delete", "Delete an object");
   del->require_subcommand(1);
   CLI::App* delete_job = del->add_subcommand(
@@ -252,6 +309,9 @@ int Main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
+
+  if (*health)
+    return Health(flags, app.get_option("--timeout")->count() > 0, health_options, health_http);
 
   CommandConfig config;
   ParseOutputFormat(output, &config.output);

@@ -49,4 +49,4 @@ vjepa_test(dataworker_process_test
   DEPS vjepa_dataworker_service vjepa_dataworker_testing vjepa_test_cluster vjepa_testing
        vjepa_status nlohmann_json::nlohmann_json
   SERIAL LABELS integration)
-add_dependencies(dataworker_process_test vjepa-dataworker)
+vjepa_test_dependencies(dataworker_process_test vjepa-dataworker)
