@@ -12,27 +12,10 @@ dir="$(mktemp -d "${TMPDIR:-/tmp}/vjepa-cluster-test.XXXXXX")"
 passed=0
 all_pids=()
 
-log() { printf 'cluster_launcher_test: %s\n' "$*" >&2; }
-fail() {
-  log "FAIL: $*"
-  local f
-  for f in "$dir"/logs/*.log; do
-    [[ -e "$f" ]] || continue
-    printf -- '--- %s ---\n' "$f" >&2
-    tail -n 15 "$f" >&2 || true
-  done
-  exit 1
-}
-cleanup() {
-  "$cluster" down --dir "$dir" > /dev/null 2>&1 || true
-  if ((passed)); then
-    rm -rf "$dir"
-  else
-    log "files kept in $dir"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT HUP
+test_name=cluster_launcher_test
+cluster_dir="$dir"
+# shellcheck source=tests/cluster_test_lib.sh
+source "$src/tests/cluster_test_lib.sh"
 
 # A pid runs (a zombie left to an init that does not reap does not count).
 running() {

@@ -21,27 +21,10 @@ cluster="$src/deploy/local/cluster"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/vjepa-observability-test.XXXXXX")"
 passed=0
 
-log() { printf 'observability_test: %s\n' "$*" >&2; }
-fail() {
-  log "FAIL: $*"
-  local f
-  for f in "$dir"/cluster/logs/*.log; do
-    [[ -e "$f" ]] || continue
-    printf -- '--- %s ---\n' "$f" >&2
-    tail -n 15 "$f" >&2 || true
-  done
-  exit 1
-}
-cleanup() {
-  "$cluster" down --dir "$dir/cluster" > /dev/null 2>&1 || true
-  if ((passed)); then
-    rm -rf "$dir"
-  else
-    log "files kept in $dir"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT HUP
+test_name=observability_test
+cluster_dir="$dir/cluster"
+# shellcheck source=tests/cluster_test_lib.sh
+source "$src/tests/cluster_test_lib.sh"
 
 for tool in prometheus promtool ffmpeg python3; do
   command -v "$tool" > /dev/null || fail "$tool is needed (Debian packages: prometheus, ffmpeg, python3)"

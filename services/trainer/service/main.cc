@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -121,6 +122,32 @@ bool InstallSignalHandlers() {
   return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
 }
 
+// The signal thread: calls `on_signal` with the first SIGINT/SIGTERM; Finish() (at the end of
+// the work) wakes it through the pipe and joins it.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void(int)> on_signal)
+      : thread_([this, on_signal = std::move(on_signal)] {
+          unsigned char byte = 0;
+          while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+          }
+          if (!done_) on_signal(byte);
+        }) {}
+  ~SignalWatcher() { Finish(); }
+
+  void Finish() {
+    if (!thread_.joinable()) return;
+    done_ = true;
+    const unsigned char wake = 0;
+    if (write(g_signal_pipe[1], &wake, 1) != 1) LOG(ERROR) << "cannot wake the signal thread";
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 // The /metrics endpoint when --metrics_listen is set; false with a message.
 bool StartMetrics(const std::shared_ptr<vjepa::metrics::Registry>& registry,
                   std::unique_ptr<vjepa::metrics::Exposer>* exposer) {
@@ -189,22 +216,14 @@ int Serve() {
     std::cerr << kName << ": cannot install the SIGTERM handler\n";
     return 1;
   }
-  std::atomic<bool> done{false};
-  std::thread signal_thread([&] {
-    unsigned char byte = 0;
-    while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
-    }
-    if (done) return;
-    LOG(INFO) << kName << ": signal " << static_cast<int>(byte) << ", stopping";
+  SignalWatcher signals([&](int sig) {
+    LOG(INFO) << kName << ": signal " << sig << ", stopping";
     session.Stop();
   });
   LOG(INFO) << kName << " " << o.name << " serving the coordinator at " << o.address
             << (exposer ? absl::StrCat(", metrics on port ", exposer->BoundPort()) : "");
   absl::Status s = session.Run();
-  done = true;
-  const unsigned char wake = 0;
-  if (write(g_signal_pipe[1], &wake, 1) != 1) LOG(ERROR) << "cannot wake the signal thread";
-  signal_thread.join();
+  signals.Finish();
   if (!s.ok()) {
     std::cerr << kName << ": " << s.message() << "\n";
     return 1;
@@ -280,15 +299,8 @@ int Train() {
     std::cerr << kName << ": cannot install the SIGTERM handler\n";
     return 1;
   }
-  // The signal thread: the first SIGINT/SIGTERM stops the run after the current step. At the end
-  // of the run it is woken through the pipe with `done` set.
-  std::atomic<bool> done{false};
-  std::thread signal_thread([&] {
-    unsigned char byte = 0;
-    while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
-    }
-    if (done) return;
-    const int sig = byte;
+  // The first SIGINT/SIGTERM stops the run after the current step.
+  SignalWatcher signals([&](int sig) {
     LOG(INFO) << kName << ": signal " << sig << ", stopping after the current step";
     run.RequestStop();
   });
@@ -296,10 +308,7 @@ int Train() {
             << spec_path << "), reading from " << absl::GetFlag(FLAGS_dataworkers)
             << (exposer ? absl::StrCat(", metrics on port ", exposer->BoundPort()) : "");
   absl::StatusOr<vjepa::trainer::TrainingResult> result = run.Run();
-  done = true;
-  const unsigned char wake = 0;
-  if (write(g_signal_pipe[1], &wake, 1) != 1) LOG(ERROR) << "cannot wake the signal thread";
-  signal_thread.join();
+  signals.Finish();
   if (!result.ok()) {
     std::cerr << kName << ": " << result.status().message() << "\n";
     return 1;
