@@ -90,6 +90,10 @@ except ImportError:
 print("servicemonitors.yaml: %d objects for %s" % (len(docs), ", ".join(sorted(seen))), file=sys.stderr)
 EOF
 
+# prometheusrule.yaml (the operator's object) is generated from rules.yml and kept in sync.
+bash "$src/deploy/prometheus/prometheusrule.sh" | cmp -s - "$src/deploy/prometheus/prometheusrule.yaml" ||
+  fail "deploy/prometheus/prometheusrule.yaml is out of date: run deploy/prometheus/prometheusrule.sh"
+
 # --- 2. The cluster, Prometheus and a short job ----------------------------------------------
 log "making 6 clips with ffmpeg"
 mkdir -p "$dir/data"
