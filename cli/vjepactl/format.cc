@@ -380,8 +380,12 @@ std::string WorkersTable(const std::vector<v1::Worker>& workers, absl::Time now)
   std::vector<std::vector<std::string>> rows;
   for (const v1::Worker& w : workers) {
     const std::string age = AgeSince(w.last_heartbeat_ms(), now);
+    // A trainer's place in its job: rank and generation.
+    const std::string job = w.job_id().empty() || w.kind() != v1::TRAINER
+                                ? w.job_id()
+                                : absl::StrCat(w.job_id(), " r", w.rank(), " g", w.generation());
     rows.push_back({w.id(), w.name(), WorkerKindName(w.kind()), WorkerStateName(w.state()),
-                    w.advertise_address(), w.job_id(), age.empty() ? "" : age + " ago"});
+                    w.advertise_address(), job, age.empty() ? "" : age + " ago"});
   }
   return RenderTable({"ID", "NAME", "KIND", "STATE", "ADDRESS", "JOB", "LAST-HEARTBEAT"}, rows);
 }

@@ -265,6 +265,20 @@ TEST(Format, WorkersTable) {
                   "w-1   dw-0   DATAWORKER   ALIVE   127.0.0.1:7001   <none>   3s ago"));
 }
 
+TEST(Format, WorkersTableShowsATrainersRankAndGeneration) {
+  v1::Worker w;
+  w.set_id("w-2");
+  w.set_name("t-0");
+  w.set_kind(v1::TRAINER);
+  w.set_state(v1::ALIVE);
+  w.set_job_id("j-1");
+  w.set_rank(1);
+  w.set_generation(2);
+  w.set_last_heartbeat_ms(kMay1);
+  const std::string table = WorkersTable({w}, absl::FromUnixMillis(kMay1) + absl::Seconds(3));
+  EXPECT_THAT(table, HasSubstr("j-1 r1 g2"));
+}
+
 TEST(Format, DescribeTextIsAKeyValueBlockThenTheSpec) {
   const std::string text =
       DescribeJobText(SampleJob(), absl::FromUnixMillis(kMay1) + absl::Hours(2));
