@@ -28,6 +28,8 @@ PACKAGES=(
   prometheus sqlite3
   # Python reads our checkpoints (interop tests)
   python3 python3-torch
+  # the motion dataset generator (scripts/make_motion_dataset.py)
+  python3-numpy python3-opencv
 )
 
 missing=()
