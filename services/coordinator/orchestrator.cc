@@ -38,6 +38,19 @@ void SetIds(google::protobuf::RepeatedPtrField<std::string>* out,
   for (const std::string& id : ids) *out->Add() = id;
 }
 
+// Fills rt's quarantine list (and its version, the list's length) from the store, for the
+// dataset of rt's manifest digest.
+absl::Status LoadQuarantine(Store* store, v1::JobRuntime* rt) {
+  rt->clear_quarantined();
+  if (!rt->manifest_sha256().empty()) {
+    ASSIGN_OR_RETURN(std::vector<v1::QuarantinedVideo> q,
+                     store->ListQuarantined(rt->manifest_sha256()));
+    for (v1::QuarantinedVideo& v : q) *rt->add_quarantined() = std::move(v);
+  }
+  rt->set_quarantine_version(rt->quarantined_size());
+  return absl::OkStatus();
+}
+
 // Every job in an active state, oldest first (all pages).
 absl::StatusOr<std::vector<v1::Job>> ActiveJobs(Store* store) {
   JobFilter filter;
@@ -201,12 +214,7 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
     run.ledger.emplace(std::move(*ledger));
     RETURN_IF_ERROR(store_->PutLedger(job.id(), shape, run.ledger->Snapshot()));
   }
-  if (!run.rt.manifest_sha256().empty()) {
-    ASSIGN_OR_RETURN(std::vector<v1::QuarantinedVideo> q,
-                     store_->ListQuarantined(run.rt.manifest_sha256()));
-    for (v1::QuarantinedVideo& v : q) *run.rt.add_quarantined() = std::move(v);
-    run.rt.set_quarantine_version(run.rt.quarantined_size());
-  }
+  RETURN_IF_ERROR(LoadQuarantine(store_, &run.rt));
   if (job.state() == v1::SCHEDULED || job.state() == v1::RUNNING) {
     run.gang_generation = run.ledger->generation();
     run.resume_step = run.rt.trainers_size() > 0 ? run.ledger->resume_step() : 0;
@@ -217,7 +225,7 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
     if (ckpt.has_value()) run.resume_checkpoint_id = ckpt->id;
   }
   for (const std::string& id : run.rt.trainers()) {
-    if (!id.empty()) assigned_jobs_[id].push_back(job.id());
+    if (!id.empty()) RememberAssignmentLocked(id, job.id());
   }
   ASSIGN_OR_RETURN(std::vector<CheckpointRow> ckpts, store_->ListCheckpoints(job.id()));
   for (const CheckpointRow& c : ckpts) {
@@ -225,6 +233,21 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
   }
   runs_[job.id()] = std::move(run);
   return absl::OkStatus();
+}
+
+void Orchestrator::RememberAssignmentLocked(const std::string& worker_id,
+                                            const std::string& job_id) {
+  std::vector<std::string>& jobs = assigned_jobs_[worker_id];
+  if (std::find(jobs.begin(), jobs.end(), job_id) == jobs.end()) jobs.push_back(job_id);
+}
+
+absl::StatusOr<int64_t> Orchestrator::RecordQuarantine(const std::string& manifest_sha256,
+                                                       const v1::ReportProgressRequest& req) {
+  const std::vector<v1::QuarantinedVideo> videos(req.quarantined().begin(),
+                                                 req.quarantined().end());
+  ASSIGN_OR_RETURN(int64_t added, store_->AddQuarantined(manifest_sha256, videos, NowMs()));
+  quarantined_.Increment(static_cast<double>(added));
+  return added;
 }
 
 void Orchestrator::DropJobLocked(const std::string& job_id) {
@@ -468,10 +491,7 @@ void Orchestrator::ScheduleLocked() {
       run.ranks.clear();
       for (int r = 0; r < static_cast<int>(placement.trainers.size()); ++r) {
         workers_->SetAssignment(placement.trainers[r], job_id, r, generation);
-        auto& jobs_of = assigned_jobs_[placement.trainers[r]];
-        if (std::find(jobs_of.begin(), jobs_of.end(), job_id) == jobs_of.end()) {
-          jobs_of.push_back(job_id);
-        }
+        RememberAssignmentLocked(placement.trainers[r], job_id);
       }
       run.dirty = true;
       LOG(INFO) << "job " << job_id << ": generation " << generation << " scheduled on "
@@ -495,10 +515,7 @@ void Orchestrator::ScheduleLocked() {
       SetIds(run.rt.mutable_dataworkers(), placement.dataworkers);
       for (const std::string& d : placement.dataworkers) {
         workers_->SetAssignment(d, job_id, 0, 0);
-        auto& jobs_of = assigned_jobs_[d];
-        if (std::find(jobs_of.begin(), jobs_of.end(), job_id) == jobs_of.end()) {
-          jobs_of.push_back(job_id);
-        }
+        RememberAssignmentLocked(d, job_id);
       }
       run.dirty = true;
     }
@@ -727,11 +744,7 @@ absl::Status Orchestrator::ReportProgress(const rpc::Principal& caller,
     // job ended (reports are sent in the background) is still recorded.
     if (worker->kind() == v1::DATAWORKER && !req.quarantined().empty() &&
         !req.manifest_sha256().empty()) {
-      const std::vector<v1::QuarantinedVideo> videos(req.quarantined().begin(),
-                                                     req.quarantined().end());
-      ASSIGN_OR_RETURN(int64_t added,
-                       store_->AddQuarantined(req.manifest_sha256(), videos, NowMs()));
-      quarantined_.Increment(static_cast<double>(added));
+      RETURN_IF_ERROR(RecordQuarantine(req.manifest_sha256(), req).status());
       reports_.Add({{"result", "ok"}}).Increment();
       *resp->mutable_job() = **job;
       return absl::OkStatus();
@@ -773,11 +786,7 @@ absl::Status Orchestrator::ReportFromDataworker(const v1::Worker& worker,
       absl::StatusOr<JobLedger> ledger = JobLedger::Restore(shape, run.ledger->Snapshot());
       if (!ledger.ok()) return ledger.status();
       run.ledger.emplace(std::move(*ledger));
-      ASSIGN_OR_RETURN(std::vector<v1::QuarantinedVideo> q,
-                       store_->ListQuarantined(req.manifest_sha256()));
-      run.rt.clear_quarantined();
-      for (v1::QuarantinedVideo& v : q) *run.rt.add_quarantined() = std::move(v);
-      run.rt.set_quarantine_version(run.rt.quarantined_size());
+      RETURN_IF_ERROR(LoadQuarantine(store_, &run.rt));
       run.dirty = true;
       LOG(INFO) << "job " << job_id << ": dataset of " << req.dataset_size() << " videos (" << nb
                 << " batches per epoch), manifest sha256 " << req.manifest_sha256() << ", recipe "
@@ -803,15 +812,9 @@ absl::Status Orchestrator::ReportFromDataworker(const v1::Worker& worker,
     if (sha.empty()) {
       return absl::InvalidArgumentError("quarantined videos without the manifest's sha256");
     }
-    const std::vector<v1::QuarantinedVideo> videos(req.quarantined().begin(),
-                                                   req.quarantined().end());
-    ASSIGN_OR_RETURN(int64_t added, store_->AddQuarantined(sha, videos, NowMs()));
-    quarantined_.Increment(static_cast<double>(added));
+    ASSIGN_OR_RETURN(int64_t added, RecordQuarantine(sha, req));
     if (added > 0 && sha == run.rt.manifest_sha256()) {
-      ASSIGN_OR_RETURN(std::vector<v1::QuarantinedVideo> q, store_->ListQuarantined(sha));
-      run.rt.clear_quarantined();
-      for (v1::QuarantinedVideo& v : q) *run.rt.add_quarantined() = std::move(v);
-      run.rt.set_quarantine_version(run.rt.quarantined_size());
+      RETURN_IF_ERROR(LoadQuarantine(store_, &run.rt));
       run.dirty = true;
       RETURN_IF_ERROR(PersistLocked(job_id, run));
     }
@@ -947,10 +950,8 @@ void Orchestrator::Decorate(v1::Job* job) {
   v1::JobRuntime* rt = job->mutable_runtime();
   if (auto stored = store_->GetJobRuntime(job->id()); stored.ok() && stored->has_value()) {
     *rt = **stored;  // with the data-plane numbers last measured while it ran
-    if (!rt->manifest_sha256().empty()) {
-      if (auto q = store_->ListQuarantined(rt->manifest_sha256()); q.ok()) {
-        for (v1::QuarantinedVideo& v : *q) *rt->add_quarantined() = std::move(v);
-      }
+    if (absl::Status s = LoadQuarantine(store_, rt); !s.ok()) {
+      LOG(WARNING) << "job " << job->id() << ": quarantine list: " << s;
     }
   }
   if (auto ledger = store_->GetLedger(job->id()); ledger.ok() && ledger->has_value()) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
@@ -121,6 +122,12 @@ class Orchestrator {
   absl::Status AddJobLocked(const v1::Job& job, bool after_restart)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes that the worker served the job (checkpoint access), once.
+  void RememberAssignmentLocked(const std::string& worker_id, const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores a report's quarantined videos for the dataset; returns how many were new.
+  absl::StatusOr<int64_t> RecordQuarantine(const std::string& manifest_sha256,
+                                           const v1::ReportProgressRequest& req);
   absl::Status PersistLocked(const std::string& job_id, JobRun& run)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
