@@ -19,7 +19,7 @@ absl::Status RetryWithDeadline(const std::function<absl::Status()>& f,
   std::minstd_rand jitter(static_cast<unsigned>(absl::ToUnixNanos(start)));
   for (int attempt = 1;; ++attempt) {
     absl::Status s = f();
-    if (s.ok() || !IsRetriable(s)) return s;
+    if (s.ok() || !(options.retriable ? options.retriable(s) : IsRetriable(s))) return s;
     // Full jitter in [backoff/2, backoff].
     const double scale = 0.5 + 0.5 * (jitter() % 1000) / 1000.0;
     const absl::Duration wait = backoff * scale;

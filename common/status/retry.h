@@ -1,5 +1,5 @@
-// Retry of transient failures: only UNAVAILABLE, ABORTED and CANCELLED are retried, with
-// exponential backoff and jitter, and never past the deadline.
+// Retry of transient failures: by default only UNAVAILABLE, ABORTED and CANCELLED are retried,
+// with exponential backoff and jitter, and never past the deadline.
 #ifndef VJEPA_COMMON_STATUS_RETRY_H_
 #define VJEPA_COMMON_STATUS_RETRY_H_
 
@@ -15,6 +15,8 @@ struct RetryOptions {
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(5);
   double multiplier = 2.0;
+  // Which failures are tried again; unset: IsRetriable.
+  std::function<bool(const absl::Status&)> retriable;
   // Injected for tests; the real clock and sleep by default.
   std::function<absl::Time()> now = [] { return absl::Now(); };
   std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };

@@ -82,6 +82,28 @@ TEST(Retry, RetriesOnlyTransientCodes) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(Retry, RetriesWhatTheCallerCallsTransient) {
+  FakeClock clock;
+  RetryOptions options = clock.Options();
+  options.retriable = [](const absl::Status& s) { return absl::IsDeadlineExceeded(s); };
+  int calls = 0;
+  absl::Status s = RetryWithDeadline(
+      [&] { return ++calls < 3 ? absl::DeadlineExceededError("slow") : absl::OkStatus(); }, "op",
+      clock.t + absl::Seconds(10), options);
+  EXPECT_OK(s);
+  EXPECT_EQ(calls, 3);
+
+  calls = 0;
+  s = RetryWithDeadline(
+      [&] {
+        ++calls;
+        return absl::UnavailableError("down");
+      },
+      "op", clock.t + absl::Seconds(10), options);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable, "down"));
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(Retry, BacksOffExponentiallyAndStopsAtTheDeadline) {
   FakeClock clock;
   const absl::Time deadline = clock.t + absl::Seconds(2);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/client.h"
 #include "common/status/grpc_status.h"
+#include "common/status/retry.h"
 #include "glog/logging.h"
 #include "services/trainer/checkpoint/sha256.h"
 
@@ -28,27 +29,25 @@ bool Cancelled(const TransferOptions& o) { return o.cancelled && o.cancelled(); 
 
 absl::Status RetryTransient(const std::string& what, const TransferOptions& options,
                             const std::function<absl::Status()>& attempt) {
-  const absl::Time deadline = absl::Now() + options.retry_budget;
-  absl::Duration backoff = options.initial_backoff;
-  int attempts = 0;
-  while (true) {
-    if (Cancelled(options)) return absl::CancelledError(absl::StrCat(what, ": cancelled"));
-    absl::Status s = attempt();
-    ++attempts;
-    if (!Transient(s)) return s;
-    if (absl::Now() + backoff >= deadline) {
-      return absl::Status(
-          s.code(), absl::StrCat(what, ": gave up after ", attempts, " attempts in ",
-                                 absl::FormatDuration(options.retry_budget), ": ", s.message()));
-    }
-    LOG(WARNING) << what << ": " << s << "; retrying in " << backoff;
-    const absl::Time until = absl::Now() + backoff;
-    while (absl::Now() < until) {
-      if (Cancelled(options)) return absl::CancelledError(absl::StrCat(what, ": cancelled"));
+  RetryOptions retry;
+  retry.initial_backoff = options.initial_backoff;
+  retry.max_backoff = options.max_backoff;
+  retry.retriable = Transient;
+  // Backing off ends early on cancellation; the next attempt then reports it.
+  retry.sleep = [&](absl::Duration d) {
+    const absl::Time until = absl::Now() + d;
+    while (absl::Now() < until && !Cancelled(options)) {
       absl::SleepFor(std::min(absl::Milliseconds(50), until - absl::Now()));
     }
-    backoff = std::min(backoff * 2, options.max_backoff);
-  }
+  };
+  return RetryWithDeadline(
+      [&]() -> absl::Status {
+        if (Cancelled(options)) return absl::CancelledError(absl::StrCat(what, ": cancelled"));
+        absl::Status s = attempt();
+        if (Transient(s)) LOG(WARNING) << what << ": " << s << "; retrying within the budget";
+        return s;
+      },
+      what, absl::Now() + options.retry_budget, retry);
 }
 
 absl::Status FileDigest(const std::string& path, std::string* sha256_hex, int64_t* size) {
