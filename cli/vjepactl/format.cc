@@ -220,6 +220,28 @@ bool IsTerminal(v1::JobState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
+Json ProbeResultsToJson(const v1::JobRuntime& rt) {
+  Json results = Json::array();
+  for (const v1::ProbeResult& r : rt.probe_results()) {
+    Json per_class = Json::array();
+    for (int c = 0; c < r.per_class_top1_size(); ++c) {
+      per_class.push_back(
+          Json{{"label", c},
+               {"top1", r.per_class_top1(c)},
+               {"samples", c < r.per_class_samples_size() ? r.per_class_samples(c) : int64_t{0}}});
+    }
+    results.push_back(Json{{"pooling", r.pooling()},
+                           {"top1", r.top1()},
+                           {"evaluated_on", r.evaluated_on()},
+                           {"samples", r.samples()},
+                           {"train_top1", r.train_top1()},
+                           {"final_loss", r.final_loss()},
+                           {"steps", r.steps()},
+                           {"per_class", std::move(per_class)}});
+  }
+  return results;
+}
+
 Json RuntimeToJson(const v1::JobRuntime& rt) {
   Json quarantined = Json::array();
   for (const v1::QuarantinedVideo& q : rt.quarantined()) {
@@ -251,6 +273,13 @@ Json RuntimeToJson(const v1::JobRuntime& rt) {
       {"loss", rt.loss()},
       {"lr", rt.lr()},
       {"c10d_store_address", rt.c10d_store_address()},
+      {"target_feature_std", rt.target_feature_std()},
+      {"val_dataset_size", rt.val_dataset_size()},
+      {"val_manifest_sha256", rt.val_manifest_sha256()},
+      {"probe_checkpoint", rt.probe_checkpoint()},
+      {"probe_checkpoint_step", rt.probe_checkpoint_step()},
+      {"phase", rt.phase()},
+      {"probe_results", ProbeResultsToJson(rt)},
   };
 }
 
@@ -443,6 +472,39 @@ std::string DescribeJobText(const v1::Job& job, absl::Time now) {
                   rt.clips_per_second(), rt.dataworker_clips_per_core_second(),
                   rt.dataworker_cores_needed());
     absl::StrAppend(&out, "  Throughput:    ", buf, " dataworker cores\n");
+    if (rt.target_feature_std() > 0) {
+      std::snprintf(buf, sizeof(buf), "%.4f", rt.target_feature_std());
+      absl::StrAppend(&out, "  Target std:    ", buf,
+                      " (per-channel std of the target features; near 0: collapse)\n");
+    }
+    if (job.kind() == "probe") {
+      if (rt.val_dataset_size() > 0) {
+        absl::StrAppend(&out, "  Validation:    ", rt.val_dataset_size(),
+                        " videos, manifest sha256 ", rt.val_manifest_sha256().substr(0, 16), "\n");
+      }
+      absl::StrAppend(&out, "  Probed:        ",
+                      rt.probe_checkpoint().empty() ? "<not resolved yet>" : rt.probe_checkpoint(),
+                      rt.probe_checkpoint_step() >= 0 && !rt.probe_checkpoint().empty()
+                          ? absl::StrCat(" (step ", rt.probe_checkpoint_step(), ")")
+                          : "",
+                      "\n");
+      absl::StrAppend(&out, "  Phase:         ", rt.phase().empty() ? "<none>" : rt.phase(), "\n");
+      for (const v1::ProbeResult& r : rt.probe_results()) {
+        std::snprintf(buf, sizeof(buf),
+                      "%.4f on %lld %s samples (train %.4f, loss %.4f, %lld steps)", r.top1(),
+                      static_cast<long long>(r.samples()), r.evaluated_on().c_str(), r.train_top1(),
+                      r.final_loss(), static_cast<long long>(r.steps()));
+        absl::StrAppend(&out, absl::StrFormat("  Top-1 %-10s ", r.pooling() + ":"), buf, "\n");
+        std::vector<std::string> per_class;
+        for (int c = 0; c < r.per_class_top1_size(); ++c) {
+          std::snprintf(buf, sizeof(buf), "%d: %.3f", c, r.per_class_top1(c));
+          per_class.push_back(buf);
+        }
+        if (!per_class.empty()) {
+          absl::StrAppend(&out, "    per class: ", absl::StrJoin(per_class, ", "), "\n");
+        }
+      }
+    }
     absl::StrAppend(&out, "  Quarantined:   ", rt.quarantined_size(), " videos\n");
     for (const v1::QuarantinedVideo& q : rt.quarantined()) {
       absl::StrAppend(&out, "    #", q.sample(), " ", q.path(), ": ", q.reason(),

@@ -290,6 +290,35 @@ TEST(Format, DescribeTextIsAKeyValueBlockThenTheSpec) {
   EXPECT_THAT(text, HasSubstr("Spec:\n  name: tiny-run\n  optim:\n    steps: 1000\n"));
 }
 
+TEST(Format, ProbeJobsShowTheirResultsInTextAndJson) {
+  v1::Job job = SampleJob();
+  job.set_kind("probe");
+  v1::JobRuntime* rt = job.mutable_runtime();
+  rt->set_probe_checkpoint("j-1/400");
+  rt->set_probe_checkpoint_step(400);
+  rt->set_phase("done");
+  rt->set_val_dataset_size(800);
+  v1::ProbeResult* r = rt->add_probe_results();
+  r->set_pooling("attentive");
+  r->set_top1(0.4325);
+  r->set_evaluated_on("val");
+  r->set_samples(800);
+  r->add_per_class_top1(0.5);
+  r->add_per_class_top1(0.25);
+  r->add_per_class_samples(400);
+  r->add_per_class_samples(400);
+  const std::string text = DescribeJobText(job, absl::FromUnixMillis(kMay1));
+  EXPECT_THAT(text, HasSubstr("  Probed:        j-1/400 (step 400)\n"));
+  EXPECT_THAT(text, HasSubstr("  Top-1 attentive: 0.4325 on 800 val samples"));
+  EXPECT_THAT(text, HasSubstr("    per class: 0: 0.500, 1: 0.250\n"));
+  const Json j = JobToJson(job);
+  ASSERT_EQ(j["runtime"]["probe_results"].size(), 1u);
+  EXPECT_EQ(j["runtime"]["probe_results"][0]["pooling"], "attentive");
+  EXPECT_DOUBLE_EQ(j["runtime"]["probe_results"][0]["top1"].get<double>(), 0.4325);
+  EXPECT_EQ(j["runtime"]["probe_results"][0]["per_class"][1]["samples"], 400);
+  EXPECT_EQ(j["runtime"]["probe_checkpoint"], "j-1/400");
+}
+
 TEST(Format, WatchLines) {
   v1::JobEvent e;
   e.set_seq(3);

@@ -115,6 +115,7 @@ absl::Status DecodeProbe(const Section& top, ProbeSpec* p) {
   ASSIGN_OR_RETURN(Section s, top.Sub("probe"));
   RETURN_IF_ERROR(s.Read("checkpoint", &p->checkpoint));
   RETURN_IF_ERROR(s.Read("checkpoint_key", &p->checkpoint_key));
+  RETURN_IF_ERROR(s.Read("checkpoint_step", &p->checkpoint_step));
   RETURN_IF_ERROR(s.Read("num_classes", &p->num_classes));
   RETURN_IF_ERROR(s.ReadEnum("pooling", &p->pooling));
   RETURN_IF_ERROR(s.Read("epochs", &p->epochs));
@@ -140,6 +141,7 @@ absl::Status DecodeRest(const Section& top, JobSpec* spec) {
   RETURN_IF_ERROR(ckpt.Read("every_steps", &spec->checkpoint.every_steps));
   RETURN_IF_ERROR(ckpt.Read("keep_last", &spec->checkpoint.keep_last));
   RETURN_IF_ERROR(ckpt.Read("keep_every", &spec->checkpoint.keep_every));
+  RETURN_IF_ERROR(ckpt.Read("initial", &spec->checkpoint.initial));
   ASSIGN_OR_RETURN(Section res, top.Sub("resources"));
   RETURN_IF_ERROR(res.Read("trainers", &spec->resources.trainers));
   RETURN_IF_ERROR(res.Read("dataworkers", &spec->resources.dataworkers));

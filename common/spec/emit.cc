@@ -114,6 +114,7 @@ Node ProbeNode(const ProbeSpec& p) {
   Node n = Node::Map();
   n.Add("checkpoint", Node::String(p.checkpoint));
   n.Add("checkpoint_key", Node::String(p.checkpoint_key));
+  n.Add("checkpoint_step", OptionalInt(p.checkpoint_step));
   n.Add("num_classes", OptionalInt(p.num_classes));
   n.Add("pooling", Enum(p.pooling));
   n.Add("epochs", Int(p.epochs));
@@ -171,6 +172,7 @@ Node SpecToNode(const JobSpec& spec) {
   ckpt.Add("every_steps", Int(spec.checkpoint.every_steps));
   ckpt.Add("keep_last", Int(spec.checkpoint.keep_last));
   ckpt.Add("keep_every", Int(spec.checkpoint.keep_every));
+  ckpt.Add("initial", Bool(spec.checkpoint.initial));
   root.Add("checkpoint", std::move(ckpt));
   Node res = Node::Map();
   res.Add("trainers", Int(spec.resources.trainers));

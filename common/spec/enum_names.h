@@ -46,7 +46,7 @@ struct EnumNames<LossTarget> {
 template <>
 struct EnumNames<Pooling> {
   static constexpr std::pair<Pooling, absl::string_view> kEntries[] = {
-      {Pooling::kAttentive, "attentive"}, {Pooling::kAverage, "average"}};
+      {Pooling::kAttentive, "attentive"}, {Pooling::kAverage, "average"}, {Pooling::kBoth, "both"}};
 };
 
 template <>

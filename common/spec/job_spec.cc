@@ -255,14 +255,15 @@ bool operator==(const OptimSpec& a, const OptimSpec& b) {
                                                      b.eps, b.ipe);
 }
 bool operator==(const ProbeSpec& a, const ProbeSpec& b) {
-  return std::tie(a.checkpoint, a.checkpoint_key, a.num_classes, a.pooling, a.epochs, a.lr, a.wd,
-                  a.clip, a.batch_size, a.segments, a.views, a.val_manifest) ==
-         std::tie(b.checkpoint, b.checkpoint_key, b.num_classes, b.pooling, b.epochs, b.lr, b.wd,
-                  b.clip, b.batch_size, b.segments, b.views, b.val_manifest);
+  return std::tie(a.checkpoint, a.checkpoint_key, a.checkpoint_step, a.num_classes, a.pooling,
+                  a.epochs, a.lr, a.wd, a.clip, a.batch_size, a.segments, a.views,
+                  a.val_manifest) ==
+         std::tie(b.checkpoint, b.checkpoint_key, b.checkpoint_step, b.num_classes, b.pooling,
+                  b.epochs, b.lr, b.wd, b.clip, b.batch_size, b.segments, b.views, b.val_manifest);
 }
 bool operator==(const CheckpointSpec& a, const CheckpointSpec& b) {
-  return std::tie(a.every_steps, a.keep_last, a.keep_every) ==
-         std::tie(b.every_steps, b.keep_last, b.keep_every);
+  return std::tie(a.every_steps, a.keep_last, a.keep_every, a.initial) ==
+         std::tie(b.every_steps, b.keep_last, b.keep_every, b.initial);
 }
 bool operator==(const ResourcesSpec& a, const ResourcesSpec& b) {
   return std::tie(a.trainers, a.dataworkers, a.device, a.precision, a.torch_threads, a.priority) ==
@@ -273,6 +274,14 @@ bool operator==(const JobSpec& a, const JobSpec& b) {
                   a.loss, a.optim, a.probe, a.checkpoint, a.resources) ==
          std::tie(b.name, b.kind, b.seed, b.model, b.dataset, b.data, b.mask, b.mask_options,
                   b.loss, b.optim, b.probe, b.checkpoint, b.resources);
+}
+
+ProbeBatchPlan PlanProbeBatches(const JobSpec& spec, int64_t train_size, int64_t val_size) {
+  const int64_t b = std::max<int64_t>(1, spec.probe.batch_size);
+  ProbeBatchPlan plan;
+  plan.train_batches = (std::max<int64_t>(0, train_size) + b - 1) / b;
+  plan.val_batches = (std::max<int64_t>(0, val_size) + b - 1) / b;
+  return plan;
 }
 
 }  // namespace vjepa::spec

@@ -31,7 +31,7 @@ enum class JobKind { kPretrain, kProbe };
 enum class ModelPreset { kNano, kVitTiny, kVitSmall, kVitBase, kVitLarge, kVitHuge, kVitGiant };
 enum class MaskType { kMultiblock3d, kRandomTube, kCausalMultiblock };
 enum class LossTarget { kFeatures, kPixels };
-enum class Pooling { kAttentive, kAverage };
+enum class Pooling { kAttentive, kAverage, kBoth };
 enum class Device { kCpu, kCuda };
 enum class Precision { kFloat32, kBfloat16 };
 
@@ -153,6 +153,8 @@ struct OptimSpec {
 struct ProbeSpec {
   std::string checkpoint;  // job id or path of the pretrained checkpoint
   std::string checkpoint_key = "target_encoder";
+  // With a job id in `checkpoint`: the step of that job's checkpoint; null: its latest.
+  std::optional<int64_t> checkpoint_step;
   std::optional<int64_t> num_classes;  // required when kind is probe
   Pooling pooling = Pooling::kAttentive;
   int64_t epochs = 20;
@@ -169,6 +171,7 @@ struct CheckpointSpec {
   int64_t every_steps = 300;  // default: optim.ipe
   int64_t keep_last = 3;
   int64_t keep_every = 0;  // also keep checkpoints at multiples of this step; 0: off
+  bool initial = false;    // also write (and keep) the initial weights as the step-0 checkpoint
 };
 
 struct ResourcesSpec {
@@ -268,6 +271,20 @@ struct TokenGrid {
 };
 TokenGrid GridOf(const ModelSpec& model);
 int64_t TokensPerClip(const JobSpec& spec);
+
+// The batches of a probe job: every labelled sample once, in manifest order, in batches of
+// probe.batch_size (the last batch of a manifest may be smaller): ⌈N / B⌉ batches of the
+// probe-train manifest (dataset.manifest), then ⌈N_val / B⌉ of probe.val_manifest. Global index g
+// in [0, total()) runs through them in that order, like the steps of a one-trainer job.
+struct ProbeBatchPlan {
+  int64_t train_batches = 0;
+  int64_t val_batches = 0;
+  int64_t total() const { return train_batches + val_batches; }
+  bool is_val(int64_t g) const { return g >= train_batches; }
+  // Index of g's batch within its manifest.
+  int64_t batch_index(int64_t g) const { return is_val(g) ? g - train_batches : g; }
+};
+ProbeBatchPlan PlanProbeBatches(const JobSpec& spec, int64_t train_size, int64_t val_size);
 
 }  // namespace vjepa::spec
 

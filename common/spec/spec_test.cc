@@ -455,8 +455,9 @@ optim:
 probe:
   checkpoint: job-123
   checkpoint_key: encoder
+  checkpoint_step: 40
   num_classes: 5
-  pooling: average
+  pooling: both
   epochs: 3
   lr: 0.002
   wd: {start: 0.02, final: 0.001}
@@ -465,9 +466,9 @@ probe:
   segments: 2
   views: 3
   val_manifest: val.csv
-checkpoint: {every_steps: 25, keep_last: 2, keep_every: 100}
+checkpoint: {every_steps: 25, keep_last: 2, keep_every: 100, initial: true}
 resources:
-  trainers: 4
+  trainers: 1
   dataworkers: 8
   device: cuda
   precision: float32
@@ -607,6 +608,7 @@ optim:
 probe:
   checkpoint: ""
   checkpoint_key: target_encoder
+  checkpoint_step: null
   num_classes: null
   pooling: attentive
   epochs: 20
@@ -623,6 +625,7 @@ checkpoint:
   every_steps: 300
   keep_last: 3
   keep_every: 0
+  initial: false
 resources:
   trainers: 1
   dataworkers: 1

@@ -319,6 +319,9 @@ absl::Status ValidateProbe(const JobSpec& spec) {
     return Error("probe.checkpoint_key", "must be one of target_encoder or encoder",
                  QuoteString(p.checkpoint_key, 64));
   }
+  if (p.checkpoint_step) {
+    RETURN_IF_ERROR(IntIn("probe.checkpoint_step", *p.checkpoint_step, 0, kMaxSteps));
+  }
   if (p.num_classes) {
     RETURN_IF_ERROR(IntIn("probe.num_classes", *p.num_classes, 2, 100000));
   } else if (spec.kind == JobKind::kProbe) {
@@ -334,6 +337,12 @@ absl::Status ValidateProbe(const JobSpec& spec) {
   RETURN_IF_ERROR(IntIn("probe.segments", p.segments, 1, 64));
   RETURN_IF_ERROR(IntIn("probe.views", p.views, 1, 16));
   RETURN_IF_ERROR(PathString("probe.val_manifest", p.val_manifest, /*required=*/false));
+  if (spec.kind == JobKind::kProbe && spec.resources.trainers != 1) {
+    return Error("resources.trainers",
+                 "must be 1 for a probe job (one trainer extracts the features and trains the "
+                 "probe on them; add dataworkers to feed it faster)",
+                 absl::StrCat(spec.resources.trainers));
+  }
   const int64_t tokens = p.segments * TokensPerClip(spec);
   if (tokens > kMaxTokensPerSample) {
     return Error("probe.segments",

@@ -240,7 +240,7 @@ INSTANTIATE_TEST_SUITE_P(
         Invalid{"ProbeClasses", Spec("probe: {num_classes: 1}\n"),
                 "probe.num_classes: must be in [2, 100000], got 1"},
         Invalid{"ProbePooling", Spec("probe: {pooling: max}\n"),
-                "probe.pooling: must be one of attentive or average, got \"max\""},
+                "probe.pooling: must be one of attentive, average or both, got \"max\""},
         Invalid{"ProbeKey", Spec("probe: {checkpoint_key: predictor}\n"),
                 "probe.checkpoint_key: must be one of target_encoder or encoder, got "
                 "\"predictor\""},

@@ -372,6 +372,7 @@ void CheckpointStore::ApplyRetentionLocked(const v1::Job& job) {
   for (int64_t i = 0; i < n; ++i) {
     const CheckpointRow& r = (*rows)[static_cast<size_t>(i)];
     const bool keep = i >= n - std::max<int64_t>(keep_last, 1) || r.final ||
+                      (spec->checkpoint.initial && r.step == 0) ||
                       (keep_every > 0 && r.step % keep_every == 0) || pins_.count(r.id) > 0;
     if (!keep) doomed.push_back(r);
   }

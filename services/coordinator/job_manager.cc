@@ -132,7 +132,8 @@ absl::Status JobManager::SubmitJob(const rpc::Principal& caller, const v1::Submi
   job.set_create_time_ms(NowMs());
   job.set_update_time_ms(job.create_time_ms());
   job.set_client_request_id(req.client_request_id());
-  job.set_total_steps(spec->optim.steps);
+  // A probe job's steps are its feature batches, known once a dataworker read its manifests.
+  job.set_total_steps(spec->kind == spec::JobKind::kProbe ? 0 : spec->optim.steps);
   job.set_trainers(spec->resources.trainers);
   job.set_dataworkers(spec->resources.dataworkers);
   job.set_message("waiting for trainers and dataworkers");
@@ -249,7 +250,8 @@ absl::StatusOr<v1::Job> JobManager::Transition(const std::string& job_id, v1::Jo
 }
 
 absl::StatusOr<v1::Job> JobManager::RecordProgress(const std::string& job_id, int64_t step,
-                                                   const std::string& message) {
+                                                   const std::string& message,
+                                                   int64_t total_steps) {
   absl::MutexLock lock(&mu_);
   auto job = store_->GetJob(job_id);
   if (!job.ok()) return job.status();
@@ -260,6 +262,7 @@ absl::StatusOr<v1::Job> JobManager::RecordProgress(const std::string& job_id, in
         absl::StrCat("job ", job_id, " is ", v1::JobState_Name(j.state())));
   }
   j.set_step(step);
+  if (total_steps >= 0) j.set_total_steps(total_steps);
   v1::JobEvent event;
   event.set_time_ms(NowMs());
   event.set_type("progress");

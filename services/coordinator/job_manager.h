@@ -55,7 +55,7 @@ class JobManager {
   // Records the job's step with a "progress" event (its state unchanged). FAILED_PRECONDITION
   // for a job in a terminal state.
   absl::StatusOr<v1::Job> RecordProgress(const std::string& job_id, int64_t step,
-                                         const std::string& message);
+                                         const std::string& message, int64_t total_steps = -1);
 
   // Wakes every watcher so that streams end before the server stops.
   void Shutdown();

@@ -129,7 +129,15 @@ Orchestrator::Orchestrator(Store* store, JobManager* jobs, WorkerRegistry* worke
               .Add({})),
       dataworkers_alive_(
           metrics::AddGauge(registry, "vjepa_coordinator_dataworkers", "Dataworkers ALIVE now.")
-              .Add({})) {
+              .Add({})),
+      probe_top1_(metrics::AddGauge(registry, "vjepa_coordinator_job_probe_top1",
+                                    "Top-1 accuracy (fraction) of a SUCCEEDED probe job, by job, "
+                                    "pooling and the set it was measured on (kept after the job "
+                                    "ended).")),
+      target_feature_std_(metrics::AddGauge(
+          registry, "vjepa_coordinator_job_target_feature_std",
+          "A running pretrain job's collapse indicator: the per-channel standard deviation of "
+          "its target features, averaged over channels (rank 0's last report), by job.")) {
   for (const char* reason : {"returned", "expired", "worker_lost", "restart"}) {
     leases_returned_.Add({{"reason", reason}});
   }
@@ -142,7 +150,7 @@ absl::Status Orchestrator::Init() {
   ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, ActiveJobs(store_));
   absl::MutexLock lock(&mu_);
   for (const v1::Job& job : jobs) {
-    if (job.kind() != "pretrain") continue;
+    if (job.kind() != "pretrain" && job.kind() != "probe") continue;
     if (absl::Status s = AddJobLocked(job, /*after_restart=*/true); !s.ok()) {
       LOG(ERROR) << "job " << job.id() << ": " << s;
     }
@@ -179,15 +187,12 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
   JobRun run;
   run.job = job;
   run.spec = *spec;
+  run.probe = spec->kind == spec::JobKind::kProbe;
   ASSIGN_OR_RETURN(std::optional<v1::JobRuntime> rt, store_->GetJobRuntime(job.id()));
   if (rt.has_value()) run.rt = *rt;
   run.rt.set_max_restarts(options_.max_restarts);
 
-  LedgerShape shape;
-  shape.world_size = static_cast<int>(spec->resources.trainers);
-  shape.batches_per_epoch = std::max<int64_t>(1, run.rt.batches_per_epoch());
-  shape.steps = spec->optim.steps;
-  shape.window_steps = options_.window_steps;
+  const LedgerShape shape = ShapeOf(run, options_.window_steps);
   ASSIGN_OR_RETURN(std::optional<StoredLedger> stored, store_->GetLedger(job.id()));
   if (stored.has_value()) {
     LedgerSnapshot snapshot = stored->snapshot;
@@ -231,8 +236,103 @@ absl::Status Orchestrator::AddJobLocked(const v1::Job& job, bool after_restart) 
   for (const CheckpointRow& c : ckpts) {
     run.last_checkpoint_ms = std::max(run.last_checkpoint_ms, c.create_time_ms);
   }
-  runs_[job.id()] = std::move(run);
+  const std::string id = job.id();
+  runs_[id] = std::move(run);
+  if (runs_[id].probe) (void)ResolveProbeCheckpointLocked(id, runs_[id]);
   return absl::OkStatus();
+}
+
+LedgerShape Orchestrator::ShapeOf(const JobRun& run, int window_steps) {
+  LedgerShape shape;
+  shape.window_steps = window_steps;
+  if (run.probe) {
+    // One trainer reads every labelled sample once: g runs through the probe-train batches, then
+    // the validation batches. Until the manifests are read, one batch (g = 0).
+    const int64_t total =
+        run.rt.dataset_size() > 0
+            ? spec::PlanProbeBatches(run.spec, run.rt.dataset_size(), run.rt.val_dataset_size())
+                  .total()
+            : 1;
+    shape.world_size = 1;
+    shape.batches_per_epoch = std::max<int64_t>(1, total);
+    shape.steps = std::max<int64_t>(1, total);
+    return shape;
+  }
+  shape.world_size = static_cast<int>(run.spec.resources.trainers);
+  shape.batches_per_epoch = std::max<int64_t>(1, run.rt.batches_per_epoch());
+  shape.steps = run.spec.optim.steps;
+  return shape;
+}
+
+bool Orchestrator::ResolveProbeCheckpointLocked(const std::string& job_id, JobRun& run) {
+  if (!run.probe || run.probe_ready) return true;
+  const spec::ProbeSpec& p = run.spec.probe;
+  absl::StatusOr<std::optional<v1::Job>> source = store_->GetJob(p.checkpoint);
+  if (!source.ok()) {
+    LOG(ERROR) << "job " << job_id << ": probe.checkpoint: " << source.status();
+    return false;
+  }
+  if (!source->has_value()) {
+    // Not a job id: the path of a checkpoint file, read by the trainer.
+    if (p.checkpoint_step.has_value()) {
+      FailLocked(job_id,
+                 absl::StrCat("probe.checkpoint_step needs a job id in probe.checkpoint; \"",
+                              p.checkpoint, "\" is not a job (a path is read as it is)"));
+      return false;
+    }
+    run.probe_source_job.clear();
+    run.probe_checkpoint_id.clear();
+    run.rt.set_probe_checkpoint(p.checkpoint);
+    run.rt.set_probe_checkpoint_step(-1);
+    run.probe_ready = true;
+    run.dirty = true;
+    return true;
+  }
+  const v1::Job& src = **source;
+  absl::StatusOr<std::vector<CheckpointRow>> ckpts = store_->ListCheckpoints(src.id());
+  if (!ckpts.ok()) {
+    LOG(ERROR) << "job " << job_id << ": checkpoints of " << src.id() << ": " << ckpts.status();
+    return false;
+  }
+  const CheckpointRow* found = nullptr;
+  for (const CheckpointRow& c : *ckpts) {
+    if (p.checkpoint_step.has_value() ? c.step == *p.checkpoint_step
+                                      : (found == nullptr || c.step > found->step)) {
+      found = &c;
+    }
+  }
+  const bool ended = IsTerminal(src.state());
+  const std::string which = p.checkpoint_step.has_value()
+                                ? absl::StrCat("the checkpoint of step ", *p.checkpoint_step)
+                                : std::string("the latest checkpoint");
+  if (found == nullptr || (!p.checkpoint_step.has_value() && !ended)) {
+    if (ended) {
+      FailLocked(job_id,
+                 absl::StrCat("probe.checkpoint: job ", src.id(), " (",
+                              v1::JobState_Name(src.state()), ") has ",
+                              p.checkpoint_step.has_value()
+                                  ? absl::StrCat("no checkpoint of step ", *p.checkpoint_step)
+                                  : std::string("no checkpoint")));
+      return false;
+    }
+    const std::string wait = absl::StrCat("waiting for ", which, " of job ", src.id(), " (",
+                                          v1::JobState_Name(src.state()), ")");
+    if (run.rt.phase() != wait) {
+      LOG(INFO) << "job " << job_id << ": " << wait;
+      run.rt.set_phase(wait);
+      run.dirty = true;
+    }
+    return false;
+  }
+  run.probe_source_job = src.id();
+  run.probe_checkpoint_id = found->id;
+  run.rt.set_probe_checkpoint(found->id);
+  run.rt.set_probe_checkpoint_step(found->step);
+  run.probe_ready = true;
+  run.dirty = true;
+  LOG(INFO) << "job " << job_id << ": probes checkpoint " << found->id << " (step " << found->step
+            << ") of job " << src.id();
+  return true;
 }
 
 void Orchestrator::RememberAssignmentLocked(const std::string& worker_id,
@@ -269,6 +369,7 @@ void Orchestrator::DropJobLocked(const std::string& job_id) {
   clips_per_second_.Remove(&clips_per_second_.Add(labels));
   checkpoint_age_.Remove(&checkpoint_age_.Add(labels));
   checkpoint_expected_.Remove(&checkpoint_expected_.Add(labels));
+  target_feature_std_.Remove(&target_feature_std_.Add(labels));
   for (const char* state : {"pending", "leased", "delivered", "committed"}) {
     ledger_batches_.Remove(&ledger_batches_.Add({{"job", job_id}, {"state", state}}));
   }
@@ -340,7 +441,7 @@ void Orchestrator::Tick() {
   int64_t order = 0;
   for (const v1::Job& job : *jobs) {  // oldest first
     ++order;
-    if (job.kind() != "pretrain") continue;
+    if (job.kind() != "pretrain" && job.kind() != "probe") continue;
     active.insert(job.id());
     auto it = runs_.find(job.id());
     if (it == runs_.end()) {
@@ -419,7 +520,16 @@ void Orchestrator::ScheduleLocked() {
     auto it = runs_.find(id);
     if (it != runs_.end()) RestartLocked(id, it->second, reason);
   }
+  std::vector<std::string> probes;
   for (auto& [id, run] : runs_) {
+    if (run.probe && !run.probe_ready) probes.push_back(id);
+  }
+  for (const std::string& id : probes) {
+    auto it = runs_.find(id);
+    if (it != runs_.end()) (void)ResolveProbeCheckpointLocked(id, it->second);
+  }
+  for (auto& [id, run] : runs_) {
+    if (run.probe && !run.probe_ready) continue;  // waits for its checkpoint
     SchedJob j;
     j.id = id;
     j.trainers = static_cast<int>(run.spec.resources.trainers);
@@ -582,6 +692,13 @@ bool Orchestrator::WorkerMayAccess(const rpc::Principal& caller, const std::stri
   if (!w.has_value() || w->principal() != caller.name) return false;
   if (w->job_id() == job_id) return true;
   absl::MutexLock lock(&mu_);
+  // The trainer of a probe job reads the checkpoint it probes, of another job.
+  auto probe = runs_.find(w->job_id());
+  if (probe != runs_.end() && probe->second.probe && !job_id.empty() &&
+      probe->second.probe_source_job == job_id &&
+      IndexOf(probe->second.rt.trainers(), worker_id) >= 0) {
+    return true;
+  }
   auto it = assigned_jobs_.find(worker_id);
   return it != assigned_jobs_.end() &&
          std::find(it->second.begin(), it->second.end(), job_id) != it->second.end();
@@ -621,8 +738,13 @@ void Orchestrator::OnHeartbeat(const v1::Worker& worker, const v1::HeartbeatRequ
     }
     assignment->set_resume_step(run.resume_step);
     assignment->set_resume_checkpoint_id(run.resume_checkpoint_id);
-    assignment->set_steps(run.spec.optim.steps);
-    assignment->set_checkpoint_every(run.spec.checkpoint.every_steps);
+    if (run.probe) {
+      assignment->set_steps(run.rt.dataset_size() > 0 ? run.ledger->shape().steps : 0);
+      assignment->set_probe_checkpoint_id(run.probe_checkpoint_id);
+    } else {
+      assignment->set_steps(run.spec.optim.steps);
+      assignment->set_checkpoint_every(run.spec.checkpoint.every_steps);
+    }
     return;
   }
 }
@@ -691,7 +813,10 @@ absl::Status Orchestrator::LeaseBatches(const rpc::Principal& caller,
       l->set_job_id(job_id);
       l->set_generation(g.generation);
       l->set_global_index(g.g);
-      if (identity_known) {
+      if (run.probe) {
+        l->set_epoch(0);  // probe batches: g indexes the probe-train then the validation batches
+        l->set_batch_index(g.g);
+      } else if (identity_known) {
         l->set_epoch(g.epoch);
         l->set_batch_index(g.batch_index);
       }
@@ -704,6 +829,10 @@ absl::Status Orchestrator::LeaseBatches(const rpc::Principal& caller,
       l->set_manifest_sha256(run.rt.manifest_sha256());
       l->set_recipe_version(run.rt.recipe_version());
       l->set_quarantine_version(run.rt.quarantine_version());
+      if (run.probe) {
+        l->set_val_dataset_size(run.rt.val_dataset_size());
+        l->set_val_manifest_sha256(run.rt.val_manifest_sha256());
+      }
     }
     resp->set_spec_yaml(run.job.spec_yaml());
     return absl::OkStatus();
@@ -771,18 +900,30 @@ absl::Status Orchestrator::ReportFromDataworker(const v1::Worker& worker,
   const std::string job_id = run.job.id();
   if (req.dataset_size() > 0) {
     if (run.rt.dataset_size() == 0) {
-      const int64_t nb = req.dataset_size() / std::max<int64_t>(1, run.spec.optim.batch_size);
+      const int64_t nb =
+          run.probe
+              ? spec::PlanProbeBatches(run.spec, req.dataset_size(), req.val_dataset_size()).total()
+              : req.dataset_size() / std::max<int64_t>(1, run.spec.optim.batch_size);
       if (nb < 1) {
-        FailLocked(job_id, absl::StrCat("dataset: ", req.dataset_size(),
-                                        " videos make no batch of ", run.spec.optim.batch_size));
+        FailLocked(job_id,
+                   absl::StrCat("dataset: ", req.dataset_size(), " videos make no batch of ",
+                                run.probe ? run.spec.probe.batch_size : run.spec.optim.batch_size));
+        return absl::OkStatus();
+      }
+      if (run.probe && !run.spec.probe.val_manifest.empty() && req.val_dataset_size() < 1) {
+        FailLocked(job_id, absl::StrCat("probe.val_manifest ", run.spec.probe.val_manifest,
+                                        ": the dataworker read no sample from it"));
         return absl::OkStatus();
       }
       run.rt.set_dataset_size(req.dataset_size());
       run.rt.set_manifest_sha256(req.manifest_sha256());
       run.rt.set_recipe_version(req.recipe_version());
       run.rt.set_batches_per_epoch(nb);
-      LedgerShape shape = run.ledger->shape();
-      shape.batches_per_epoch = nb;
+      if (run.probe) {
+        run.rt.set_val_dataset_size(req.val_dataset_size());
+        run.rt.set_val_manifest_sha256(req.val_manifest_sha256());
+      }
+      LedgerShape shape = ShapeOf(run, options_.window_steps);
       absl::StatusOr<JobLedger> ledger = JobLedger::Restore(shape, run.ledger->Snapshot());
       if (!ledger.ok()) return ledger.status();
       run.ledger.emplace(std::move(*ledger));
@@ -794,16 +935,26 @@ absl::Status Orchestrator::ReportFromDataworker(const v1::Worker& worker,
       RETURN_IF_ERROR(PersistLocked(job_id, run));
     } else if (req.dataset_size() != run.rt.dataset_size() ||
                req.manifest_sha256() != run.rt.manifest_sha256() ||
-               req.recipe_version() != run.rt.recipe_version()) {
+               req.recipe_version() != run.rt.recipe_version() ||
+               (run.probe && (req.val_dataset_size() != run.rt.val_dataset_size() ||
+                              req.val_manifest_sha256() != run.rt.val_manifest_sha256()))) {
       identity_mismatches_.Increment();
       const int released = run.ledger->ReleaseWorker(worker.id());
       if (released > 0) leases_returned_.Add({{"reason", "worker_lost"}}).Increment(released);
       RETURN_IF_ERROR(PersistLocked(job_id, run));
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, ": dataworker ", worker.name(), " reads dataset (",
-                       req.dataset_size(), ", ", req.manifest_sha256(), ", ", req.recipe_version(),
-                       "), the job's is (", run.rt.dataset_size(), ", ", run.rt.manifest_sha256(),
-                       ", ", run.rt.recipe_version(), ")"));
+      std::string theirs =
+          absl::StrCat(req.dataset_size(), ", ", req.manifest_sha256(), ", ", req.recipe_version());
+      std::string ours = absl::StrCat(run.rt.dataset_size(), ", ", run.rt.manifest_sha256(), ", ",
+                                      run.rt.recipe_version());
+      if (run.probe) {
+        absl::StrAppend(&theirs, "; validation ", req.val_dataset_size(), ", ",
+                        req.val_manifest_sha256());
+        absl::StrAppend(&ours, "; validation ", run.rt.val_dataset_size(), ", ",
+                        run.rt.val_manifest_sha256());
+      }
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, ": dataworker ",
+                                                        worker.name(), " reads dataset (", theirs,
+                                                        "), the job's is (", ours, ")"));
     }
   }
   if (!req.quarantined().empty()) {
@@ -848,9 +999,17 @@ absl::Status Orchestrator::ReportFromTrainer(const v1::Worker& worker,
                                ") failed: ", req.failure()));
     return absl::OkStatus();
   }
-  if (req.step() < 0 || req.step() > run.spec.optim.steps) {
+  const int64_t total_steps = run.probe ? run.ledger->shape().steps : run.spec.optim.steps;
+  if (req.step() < 0 || req.step() > total_steps) {
     return absl::InvalidArgumentError(
-        absl::StrCat("step: must be in [0, ", run.spec.optim.steps, "], got ", req.step()));
+        absl::StrCat("step: must be in [0, ", total_steps, "], got ", req.step()));
+  }
+  if (req.probe_results_size() > 0 && !run.probe) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("probe_results: job ", job_id, " is not a probe job"));
+  }
+  if (req.phase().size() > 256) {
+    return absl::InvalidArgumentError("phase: at most 256 bytes");
   }
   if (!req.delivered().empty()) {
     const std::vector<int64_t> gs(req.delivered().begin(), req.delivered().end());
@@ -864,25 +1023,101 @@ absl::Status Orchestrator::ReportFromTrainer(const v1::Worker& worker,
   stats.clips_per_second = req.clips_per_second();
   stats.data_wait_fraction = req.data_wait_fraction();
   stats.time_ms = NowMs();
-  if (run.job.state() == v1::SCHEDULED && req.step() > 0) {
+  if (req.rank() == 0) {
+    if (!req.phase().empty() && req.phase() != run.rt.phase()) {
+      run.rt.set_phase(req.phase());
+      run.dirty = true;
+    }
+    if (req.target_feature_std() > 0) {
+      run.rt.set_target_feature_std(req.target_feature_std());
+      target_feature_std_.Add({{"job", job_id}}).Set(req.target_feature_std());
+    }
+  }
+  if (run.job.state() == v1::SCHEDULED && (req.step() > 0 || req.probe_results_size() > 0)) {
     absl::StatusOr<v1::Job> job = jobs_->Transition(
         job_id, v1::RUNNING, "state",
         absl::StrCat("training: generation ", generation, " at step ", req.step()));
     if (job.ok()) run.job = *job;
   }
+  if (req.probe_results_size() > 0) return FinishProbeLocked(worker, req, run, resp);
   if (req.rank() == 0 && req.step() > run.job.step() &&
       (stats.time_ms - run.last_event_ms >=
            absl::ToInt64Milliseconds(options_.progress_event_every) ||
-       req.step() == run.spec.optim.steps)) {
+       req.step() == total_steps)) {
     run.last_event_ms = stats.time_ms;
-    char loss[32];
-    std::snprintf(loss, sizeof(loss), "%.4g", req.loss());
-    absl::StatusOr<v1::Job> job = jobs_->RecordProgress(
-        job_id, req.step(),
-        absl::StrCat("step ", req.step(), "/", run.spec.optim.steps, " loss ", loss));
+    std::string message;
+    if (run.probe) {
+      message = absl::StrCat("features: batch ", req.step(), "/", total_steps);
+    } else {
+      char loss[32];
+      std::snprintf(loss, sizeof(loss), "%.4g", req.loss());
+      message = absl::StrCat("step ", req.step(), "/", total_steps, " loss ", loss);
+      if (req.target_feature_std() > 0) {
+        char std_text[32];
+        std::snprintf(std_text, sizeof(std_text), "%.3g", req.target_feature_std());
+        absl::StrAppend(&message, " target std ", std_text);
+      }
+    }
+    absl::StatusOr<v1::Job> job =
+        jobs_->RecordProgress(job_id, req.step(), message, run.probe ? total_steps : -1);
     if (job.ok()) run.job = *job;
   }
   return PersistLocked(job_id, run);
+}
+
+absl::Status Orchestrator::FinishProbeLocked(const v1::Worker& worker,
+                                             const v1::ReportProgressRequest& req, JobRun& run,
+                                             v1::ReportProgressResponse* resp) {
+  const std::string job_id = run.job.id();
+  const int64_t classes = run.spec.probe.num_classes.value_or(0);
+  std::vector<std::string> parts;
+  for (const v1::ProbeResult& r : req.probe_results()) {
+    if (r.pooling() != "attentive" && r.pooling() != "average") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("probe_results: pooling must be attentive or average, got \"",
+                       r.pooling().substr(0, 32), "\""));
+    }
+    if (!(r.top1() >= 0 && r.top1() <= 1) || !(r.train_top1() >= 0 && r.train_top1() <= 1) ||
+        r.per_class_top1_size() > classes || r.per_class_samples_size() > classes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "probe_results: top1 and train_top1 must be in [0, 1] and per-class lists at most ",
+          classes, " long (", r.pooling(), ")"));
+    }
+    char top1[32];
+    std::snprintf(top1, sizeof(top1), "%.4f", r.top1());
+    parts.push_back(absl::StrCat(r.pooling(), " top-1 ", top1, " on ", r.samples(), " ",
+                                 r.evaluated_on(), " samples"));
+  }
+  const LedgerCounts counts = run.ledger->Counts();
+  if (counts.pending > 0 || counts.leased > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, ": results before every batch was consumed (", counts.pending,
+                     " pending, ", counts.leased, " leased)"));
+  }
+  const int64_t before = run.ledger->committed_below();
+  RETURN_IF_ERROR(run.ledger->Commit(run.ledger->generation(), run.ledger->shape().steps - 1));
+  batches_committed_.Increment(static_cast<double>(run.ledger->committed_below() - before));
+  run.rt.mutable_probe_results()->CopyFrom(req.probe_results());
+  run.rt.set_phase("done");
+  run.dirty = true;
+  RETURN_IF_ERROR(PersistLocked(job_id, run));
+  for (const v1::ProbeResult& r : req.probe_results()) {
+    probe_top1_.Add({{"job", job_id}, {"pooling", r.pooling()}, {"set", r.evaluated_on()}})
+        .Set(r.top1());
+  }
+  if (run.job.state() == v1::SCHEDULED) {
+    absl::StatusOr<v1::Job> running = jobs_->Transition(job_id, v1::RUNNING, "state", "probing");
+    if (running.ok()) run.job = *running;
+  }
+  absl::StatusOr<v1::Job> done =
+      jobs_->Transition(job_id, v1::SUCCEEDED, "probe", absl::StrJoin(parts, "; "),
+                        [&](v1::Job* j) { j->set_step(run.ledger->shape().steps); });
+  if (!done.ok()) return done.status();
+  LOG(INFO) << "job " << job_id << " SUCCEEDED (trainer " << worker.name()
+            << "): " << absl::StrJoin(parts, "; ");
+  *resp->mutable_job() = *done;
+  DropJobLocked(job_id);
+  return absl::OkStatus();
 }
 
 void Orchestrator::RefreshSignalsLocked(const std::string& job_id, JobRun& run) {
@@ -928,7 +1163,7 @@ void Orchestrator::RefreshSignalsLocked(const std::string& job_id, JobRun& run) 
   ledger_batches_.Add({{"job", job_id}, {"state", "leased"}}).Set(c.leased);
   ledger_batches_.Add({{"job", job_id}, {"state", "delivered"}}).Set(c.delivered);
   ledger_batches_.Add({{"job", job_id}, {"state", "committed"}}).Set(c.committed);
-  if (GangLiveLocked(run) && run.last_checkpoint_ms > 0) {
+  if (!run.probe && GangLiveLocked(run) && run.last_checkpoint_ms > 0) {
     checkpoint_age_.Add(labels).Set(static_cast<double>(now - run.last_checkpoint_ms) / 1000.0);
     // Step time from the consumption rate: M ranks of B clips per step.
     const double step_s =

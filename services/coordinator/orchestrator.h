@@ -115,9 +115,26 @@ class Orchestrator {
     bool dirty = false;              // rt changed since it was persisted
     int64_t resume_step = 0;
     std::string resume_checkpoint_id;
+    // Probe jobs: the job whose checkpoint is probed ("" for a path) and that checkpoint's id
+    // ("" for a path); ready once resolved.
+    bool probe = false;
+    bool probe_ready = false;
+    std::string probe_source_job;
+    std::string probe_checkpoint_id;
   };
 
   int64_t NowMs() const { return absl::ToUnixMillis(options_.now()); }
+  // The ledger shape of a job from its spec and what is known of its dataset.
+  static LedgerShape ShapeOf(const JobRun& run, int window_steps);
+  // Probe jobs: finds the checkpoint to probe. A job id waits while that job is still active
+  // (for its latest checkpoint) or until the named step exists; fails the probe when it cannot
+  // exist. Returns whether the run may be scheduled.
+  bool ResolveProbeCheckpointLocked(const std::string& job_id, JobRun& run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A probe job's trainer reported its results: the job SUCCEEDS.
+  absl::Status FinishProbeLocked(const v1::Worker& worker, const v1::ReportProgressRequest& req,
+                                 JobRun& run, v1::ReportProgressResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Creates the run of an active job (ledger restored or created). Errors fail the job.
   absl::Status AddJobLocked(const v1::Job& job, bool after_restart)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -176,6 +193,8 @@ class Orchestrator {
   prometheus::Family<prometheus::Gauge>& checkpoint_expected_;
   prometheus::Gauge& dataworkers_desired_;
   prometheus::Gauge& dataworkers_alive_;
+  prometheus::Family<prometheus::Gauge>& probe_top1_;
+  prometheus::Family<prometheus::Gauge>& target_feature_std_;
 };
 
 }  // namespace vjepa::coordinator

@@ -430,5 +430,143 @@ TEST_F(OrchestratorTest, QuarantineIsKeptPerDatasetAndCancelReleasesTheWorkers) 
   EXPECT_EQ(Get(job).runtime().quarantined_size(), 1);  // a finished job still lists it
 }
 
+// A probe job on a job id waits until that job ended, then probes its latest checkpoint: one
+// trainer reads the probe-train then the validation batches (g = epoch-0 batch index), and its
+// results make the job SUCCEED.
+TEST_F(OrchestratorTest, ProbeJobWaitsForItsSourceThenReadsEveryBatchOnceAndSucceeds) {
+  const std::string pretrain = Running();
+  const std::string probe = Submit(absl::StrCat(
+      "name: p\nkind: probe\nmodel: {preset: nano}\ndataset: {manifest: train.csv}\n"
+      "probe: {checkpoint: ",
+      pretrain, ", num_classes: 4, batch_size: 3, val_manifest: val.csv, pooling: both}\n"));
+  orch_->Tick();
+  v1::Job p = Get(probe);
+  EXPECT_EQ(p.state(), v1::PENDING);
+  EXPECT_THAT(p.runtime().phase(),
+              HasSubstr("waiting for the latest checkpoint of job " + pretrain));
+  EXPECT_EQ(p.total_steps(), 0);
+  ASSERT_OK(Commit(pretrain, 1, 2));
+  ASSERT_OK(Commit(pretrain, 1, 4));
+  v1::CancelJobRequest cancel;
+  cancel.set_id(pretrain);
+  v1::CancelJobResponse cancelled;
+  ASSERT_OK(jobs_->CancelJob(kAlice, cancel, &cancelled));
+  orch_->Tick();
+  p = Get(probe);
+  ASSERT_EQ(p.state(), v1::SCHEDULED);
+  EXPECT_EQ(p.runtime().probe_checkpoint(), pretrain + "/4");
+  EXPECT_EQ(p.runtime().probe_checkpoint_step(), 4);
+  ASSERT_EQ(p.runtime().trainers_size(), 1);
+  const std::string trainer = p.runtime().trainers(0);
+  v1::TrainerAssignment a = Beat(trainer);
+  EXPECT_EQ(a.job_id(), probe);
+  EXPECT_EQ(a.world_size(), 1);
+  EXPECT_EQ(a.probe_checkpoint_id(), pretrain + "/4");
+  EXPECT_EQ(a.resume_checkpoint_id(), "");
+  EXPECT_TRUE(orch_->WorkerMayAccess(kWorker, trainer, pretrain));  // may pull the probed one
+  EXPECT_FALSE(orch_->WorkerMayAccess(kWorker, Register("t9", v1::TRAINER), pretrain));
+
+  // Until the manifests are read: one lease.
+  v1::LeaseBatchesResponse first = Lease(d0_, 8);
+  ASSERT_EQ(first.leases_size(), 1);
+  EXPECT_EQ(first.leases(0).global_index(), 0);
+  EXPECT_EQ(first.leases(0).batch_index(), 0);
+  v1::ReportProgressRequest id;
+  id.set_worker_id(d0_);
+  id.set_job_id(probe);
+  id.set_generation(1);
+  id.set_dataset_size(7);  // 3 probe-train batches of 3, 3, 1
+  id.set_manifest_sha256("train-sha");
+  id.set_val_dataset_size(5);  // then 2 validation batches of 3, 2
+  id.set_val_manifest_sha256("val-sha");
+  id.set_recipe_version("r1");
+  v1::ReportProgressResponse resp;
+  ASSERT_OK(orch_->ReportProgress(kWorker, id, &resp));
+  p = Get(probe);
+  EXPECT_EQ(p.runtime().batches_total(), 5);
+  EXPECT_EQ(p.runtime().val_dataset_size(), 5);
+  EXPECT_EQ(Beat(trainer).steps(), 5);
+  // A dataworker that reads another validation manifest is refused.
+  id.set_worker_id(Register("d1", v1::DATAWORKER));
+  id.set_val_manifest_sha256("other");
+  EXPECT_THAT(orch_->ReportProgress(kWorker, id, &resp),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("val-sha")));
+
+  std::set<int64_t> leased{0};
+  for (int round = 0; round < 5 && leased.size() < 5; ++round) {
+    const v1::LeaseBatchesResponse leases = Lease(d0_, 8);
+    for (const v1::BatchLease& l : leases.leases()) {
+      EXPECT_EQ(l.epoch(), 0);
+      EXPECT_EQ(l.batch_index(), l.global_index());
+      EXPECT_EQ(l.val_dataset_size(), 5);
+      EXPECT_EQ(l.val_manifest_sha256(), "val-sha");
+      EXPECT_TRUE(leased.insert(l.global_index()).second) << l.global_index();
+    }
+    std::vector<int64_t> all(leased.begin(), leased.end());
+    ASSERT_OK(Progress(trainer, probe, 1, 0, static_cast<int64_t>(all.size()), all));
+  }
+  EXPECT_THAT(leased, ElementsAre(0, 1, 2, 3, 4));
+  EXPECT_EQ(Get(probe).state(), v1::RUNNING);
+
+  v1::ReportProgressRequest done;
+  done.set_worker_id(trainer);
+  done.set_job_id(probe);
+  done.set_generation(1);
+  done.set_step(5);
+  for (const char* pooling : {"attentive", "average"}) {
+    v1::ProbeResult* r = done.add_probe_results();
+    r->set_pooling(pooling);
+    r->set_top1(std::string(pooling) == "attentive" ? 0.6 : 0.4);
+    r->set_evaluated_on("val");
+    r->set_samples(5);
+  }
+  v1::ProbeResult bad = done.probe_results(0);
+  bad.set_top1(1.5);
+  v1::ReportProgressRequest refused = done;
+  *refused.mutable_probe_results(0) = bad;
+  EXPECT_THAT(orch_->ReportProgress(kWorker, refused, &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top1")));
+  ASSERT_OK(orch_->ReportProgress(kWorker, done, &resp));
+  EXPECT_EQ(resp.job().state(), v1::SUCCEEDED);
+  p = Get(probe);
+  EXPECT_EQ(p.state(), v1::SUCCEEDED);
+  EXPECT_THAT(p.message(), HasSubstr("attentive top-1 0.6000 on 5 val samples"));
+  ASSERT_EQ(p.runtime().probe_results_size(), 2);
+  EXPECT_EQ(p.runtime().probe_results(1).pooling(), "average");
+  EXPECT_EQ(p.runtime().batches_committed(), 5);
+  orch_->Tick();
+  EXPECT_EQ(Beat(trainer).job_id(), "");  // idle again
+}
+
+TEST_F(OrchestratorTest, ProbeOfAPathRunsAtOnceAndAMissingStepFailsTheProbe) {
+  const std::string path_probe = Submit(
+      "name: p\nkind: probe\nmodel: {preset: nano}\ndataset: {manifest: train.csv}\n"
+      "probe: {checkpoint: /ckpt/final.safetensors, num_classes: 4}\n");
+  t0_ = Register("t0", v1::TRAINER);
+  d0_ = Register("d0", v1::DATAWORKER);
+  orch_->Tick();
+  v1::Job p = Get(path_probe);
+  ASSERT_EQ(p.state(), v1::SCHEDULED);
+  EXPECT_EQ(p.runtime().probe_checkpoint(), "/ckpt/final.safetensors");
+  v1::TrainerAssignment a = Beat(t0_);
+  EXPECT_EQ(a.job_id(), path_probe);
+  EXPECT_EQ(a.probe_checkpoint_id(), "");
+
+  // A finished job without the named step: the probe fails and says why.
+  const std::string pretrain = Submit();
+  v1::CancelJobRequest cancel;
+  cancel.set_id(pretrain);
+  v1::CancelJobResponse cancelled;
+  ASSERT_OK(jobs_->CancelJob(kAlice, cancel, &cancelled));
+  const std::string step_probe = Submit(
+      absl::StrCat("name: q\nkind: probe\nmodel: {preset: nano}\ndataset: {manifest: train.csv}\n"
+                   "probe: {checkpoint: ",
+                   pretrain, ", checkpoint_step: 7, num_classes: 4}\n"));
+  orch_->Tick();
+  p = Get(step_probe);
+  EXPECT_EQ(p.state(), v1::FAILED);
+  EXPECT_THAT(p.message(), HasSubstr("has no checkpoint of step 7"));
+}
+
 }  // namespace
 }  // namespace vjepa::coordinator

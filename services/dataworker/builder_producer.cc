@@ -33,17 +33,34 @@ struct BuilderProducerFactory::Listeners {
 
 namespace {
 
+// A probe job's validation manifest: its dataset and the listeners of that dataset.
+struct ValData {
+  std::shared_ptr<Dataset> dataset;
+  std::shared_ptr<BuilderProducerFactory::Listeners> listeners;
+};
+
 class BuilderProducer : public BatchProducer {
  public:
   BuilderProducer(std::unique_ptr<BatchBuilder> builder, std::shared_ptr<Dataset> dataset,
-                  std::shared_ptr<BuilderProducerFactory::Listeners> listeners)
+                  std::shared_ptr<BuilderProducerFactory::Listeners> listeners, ValData val)
       : builder_(std::move(builder)),
         dataset_(std::move(dataset)),
-        listeners_(std::move(listeners)) {}
-  ~BuilderProducer() override { listeners_->Set(this, nullptr); }
+        listeners_(std::move(listeners)),
+        val_(std::move(val)) {}
+  ~BuilderProducer() override {
+    listeners_->Set(this, nullptr);
+    if (val_.listeners) val_.listeners->Set(&val_, nullptr);
+  }
 
   int64_t batches_per_epoch() const override { return builder_->batches_per_epoch(); }
-  DatasetIdentity identity() const override { return dataset_->identity(); }
+  DatasetIdentity identity() const override {
+    DatasetIdentity id = dataset_->identity();
+    if (val_.dataset) {
+      id.val_size = val_.dataset->identity().size;
+      id.val_manifest_sha256 = val_.dataset->identity().manifest_sha256;
+    }
+    return id;
+  }
 
   absl::StatusOr<ProducedBatch> Produce(int64_t epoch, int64_t batch_index) override {
     absl::StatusOr<BuiltBatch> built = builder_->Build(epoch, batch_index);
@@ -63,7 +80,20 @@ class BuilderProducer : public BatchProducer {
     return out;
   }
 
+  // A video of the validation manifest is reported as sample N_train + row (its own row
+  // after the train manifest's). When both manifests are one file, a bad video is bad in both.
   void SetQuarantineListener(QuarantineListener listener) override {
+    if (val_.listeners) {
+      QuarantineListener val_listener;
+      if (listener) {
+        val_listener = [listener, offset = dataset_->size()](const QuarantinedVideo& video) {
+          QuarantinedVideo shifted = video;
+          shifted.sample += offset;
+          listener(shifted);
+        };
+      }
+      val_.listeners->Set(&val_, std::move(val_listener));
+    }
     listeners_->Set(this, std::move(listener));
   }
 
@@ -71,6 +101,7 @@ class BuilderProducer : public BatchProducer {
   const std::unique_ptr<BatchBuilder> builder_;
   const std::shared_ptr<Dataset> dataset_;
   const std::shared_ptr<BuilderProducerFactory::Listeners> listeners_;
+  const ValData val_;  // probe jobs with probe.val_manifest
 };
 
 }  // namespace
@@ -122,15 +153,25 @@ absl::StatusOr<std::shared_ptr<BatchProducer>> BuilderProducerFactory::Create(
     const std::string& job_id, const spec::JobSpec& spec) {
   auto shared = SharedDataset(spec.dataset.manifest, spec.dataset.root);
   if (!shared.ok()) return shared.status();
+  ValData val;
+  if (spec.kind == spec::JobKind::kProbe && !spec.probe.val_manifest.empty()) {
+    // Resolved like dataset.manifest: under the data roots, videos under dataset.root.
+    auto loaded = SharedDataset(spec.probe.val_manifest, spec.dataset.root);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat("probe.val_manifest: ", loaded.status().message()));
+    }
+    val = ValData{std::move(loaded->first), std::move(loaded->second)};
+  }
   BuilderOptions builder_options;
   builder_options.limits = options_.limits;
   builder_options.index_cache = &index_cache_;
   builder_options.batch_timeout = options_.batch_timeout;
   absl::StatusOr<std::unique_ptr<BatchBuilder>> builder =
-      BatchBuilder::Create(spec, shared->first, builder_options);
+      BatchBuilder::Create(spec, shared->first, val.dataset, builder_options);
   if (!builder.ok()) return builder.status();
   return std::shared_ptr<BatchProducer>(std::make_shared<BuilderProducer>(
-      *std::move(builder), std::move(shared->first), std::move(shared->second)));
+      *std::move(builder), std::move(shared->first), std::move(shared->second), std::move(val)));
 }
 
 }  // namespace vjepa::dataworker

@@ -79,10 +79,11 @@ absl::Status DataService::SetUpJob(const std::string& job_id, const spec::JobSpe
                                    int world_size, int64_t generation) {
   absl::StatusOr<std::shared_ptr<BatchProducer>> producer = factory_->Create(job_id, spec);
   if (!producer.ok()) return producer.status();
+  const bool probe = spec.kind == spec::JobKind::kProbe;
   if ((*producer)->batches_per_epoch() < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("dataset of ", (*producer)->identity().size,
-                                                   " videos holds no batch of ",
-                                                   spec.optim.batch_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset of ", (*producer)->identity().size, " videos holds no batch of ",
+                     probe ? spec.probe.batch_size : spec.optim.batch_size));
   }
   (*producer)->SetQuarantineListener(
       [this, job_id](const QuarantinedVideo& video) { OnQuarantine(job_id, video); });
@@ -97,6 +98,10 @@ absl::Status DataService::SetUpJob(const std::string& job_id, const spec::JobSpe
     job.batches_per_epoch = job.producer->batches_per_epoch();
     job.world_size = world_size;
     job.manifest_sha256 = identity.manifest_sha256;
+    job.train_size = identity.size;
+    job.val_size = identity.val_size;
+    job.val_manifest_sha256 = identity.val_manifest_sha256;
+    job.total_batches = probe ? job.batches_per_epoch : 0;
     // The generation itself moves with streams and leases (AdvanceGenerationLocked).
     const int64_t current = std::max(job.generation, generation);
     if (sink_ != nullptr && job.identity_reported_generation < current) {
@@ -108,6 +113,10 @@ absl::Status DataService::SetUpJob(const std::string& job_id, const spec::JobSpe
   }
   LOG(INFO) << "job " << job_id << ": " << identity.size << " videos, "
             << (identity.size > 0 ? "manifest sha256 " + identity.manifest_sha256 : "")
+            << (identity.val_size > 0
+                    ? absl::StrCat(", validation manifest of ", identity.val_size,
+                                   " videos, sha256 ", identity.val_manifest_sha256)
+                    : "")
             << ", recipe " << identity.recipe_version;
   if (sink != nullptr) {
     v1::ReportProgressRequest report;
@@ -116,6 +125,8 @@ absl::Status DataService::SetUpJob(const std::string& job_id, const spec::JobSpe
     report.set_dataset_size(identity.size);
     report.set_manifest_sha256(identity.manifest_sha256);
     report.set_recipe_version(identity.recipe_version);
+    report.set_val_dataset_size(identity.val_size);
+    report.set_val_manifest_sha256(identity.val_manifest_sha256);
     sink->Report(std::move(report));
   }
   return absl::OkStatus();
@@ -157,7 +168,10 @@ bool DataService::HasWorkLocked(Stream& stream) {
   if (static_cast<int>(stream.slots.size()) >= options_.stream_buffer_batches) return false;
   auto job = jobs_.find(std::get<0>(stream.key));
   if (job == jobs_.end() || !job->second.producer) return false;
-  if (options_.standalone) return stream.conn != 0;
+  if (options_.standalone) {
+    const int64_t total = job->second.total_batches;
+    return stream.conn != 0 && (total == 0 || stream.next_g < total);
+  }
   const int64_t now_ms = absl::ToUnixMillis(options_.now());
   for (auto it = stream.pending.begin(); it != stream.pending.end();) {
     const int64_t deadline = it->second.deadline_ms();
@@ -357,14 +371,18 @@ void DataService::AddLeases(const v1::LeaseBatchesResponse& response) {
         continue;
       }
       Job& job = jobs_[lease.job_id()];
+      // A lease that names the dataset (the coordinator has its identity, train and
+      // validation manifests together) must name the one this worker read.
       if (lease.dataset_size() != 0 && !job.manifest_sha256.empty() &&
           (lease.manifest_sha256() != job.manifest_sha256 ||
-           lease.dataset_size() != job.producer->identity().size)) {
+           lease.dataset_size() != job.train_size || lease.val_dataset_size() != job.val_size ||
+           lease.val_manifest_sha256() != job.val_manifest_sha256)) {
         LOG(WARNING) << "lease " << lease.lease_id() << " of job " << lease.job_id()
                      << " names dataset (" << lease.dataset_size() << ", "
-                     << lease.manifest_sha256() << "), this worker reads ("
-                     << job.producer->identity().size << ", " << job.manifest_sha256
-                     << "): refused";
+                     << lease.manifest_sha256() << "; validation " << lease.val_dataset_size()
+                     << ", " << lease.val_manifest_sha256() << "), this worker reads ("
+                     << job.train_size << ", " << job.manifest_sha256 << "; validation "
+                     << job.val_size << ", " << job.val_manifest_sha256 << "): refused";
         ReturnLeaseLocked(lease, "identity");
         continue;
       }
@@ -470,7 +488,11 @@ void DataService::OnQuarantine(const std::string& job_id, const QuarantinedVideo
   {
     absl::MutexLock lock(&mu_);
     auto job = jobs_.find(job_id);
-    const std::string sha = job == jobs_.end() ? std::string() : job->second.manifest_sha256;
+    std::string sha = job == jobs_.end() ? std::string() : job->second.manifest_sha256;
+    if (job != jobs_.end() && job->second.val_size > 0 && video.sample >= job->second.train_size) {
+      // A probe job's validation video (sample N_train + row): the pair of manifests names it.
+      absl::StrAppend(&sha, "+", job->second.val_manifest_sha256);
+    }
     if (!quarantined_.insert({sha, video.sample}).second) return;
     generation = job == jobs_.end() ? 0 : job->second.generation;
     sink = sink_;
@@ -609,6 +631,16 @@ DataService::NextResult DataService::TakeNext(uint64_t conn_id,
     return NextResult::kEnded;
   }
   Stream& stream = it->second;
+  if (stream.slots.empty() && options_.standalone) {
+    auto job = jobs_.find(std::get<0>(conn.key));
+    if (job != jobs_.end() && job->second.total_batches > 0 &&
+        stream.next_g >= job->second.total_batches) {
+      // A probe job's stream has sent every batch of its rank.
+      conn.end = absl::OkStatus();
+      *end = absl::OkStatus();
+      return NextResult::kEnded;
+    }
+  }
   if (!stream.slots.empty() && stream.slots.front()->ready) {
     std::shared_ptr<Slot> slot = std::move(stream.slots.front());
     stream.slots.erase(stream.slots.begin());

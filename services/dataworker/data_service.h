@@ -3,7 +3,9 @@
 //
 // Work comes from leases (coordinator mode: AddLeases) or, in standalone mode, from the streams
 // themselves: a StreamBatches request (job, generation, rank, from) makes the stream produce
-// g = from, from + M, from + 2M, ... (M = world size; epoch = g / nb, batch = g mod nb).
+// g = from, from + M, from + 2M, ... (M = world size; epoch = g / nb, batch = g mod nb). A probe
+// job has a fixed number of batches (nb = spec::PlanProbeBatches(...).total(), all in epoch 0):
+// its stream stops at g = nb and the call ends OK once the last batch is taken.
 //
 // Flow control: a stream holds at most K batches (`stream_buffer_batches`) counting the ones
 // being produced, and a producer only starts a batch for a stream with room. A trainer that
@@ -137,6 +139,12 @@ class DataService {
     int64_t batches_per_epoch = 0;
     int world_size = 1;
     std::string manifest_sha256;
+    // Probe jobs: N of dataset.manifest, probe.val_manifest's identity (0 / "" when none), and
+    // the number of batches (standalone streams stop there; 0: unbounded, pretrain).
+    int64_t train_size = 0;
+    int64_t val_size = 0;
+    std::string val_manifest_sha256;
+    int64_t total_batches = 0;
     int64_t identity_reported_generation = -1;
   };
   struct Claim {
@@ -196,7 +204,8 @@ class DataService {
   uint64_t next_conn_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<std::string> returned_ ABSL_GUARDED_BY(mu_);
   int64_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
-  // (manifest SHA-256, manifest row) of every quarantined video counted and reported.
+  // (manifest SHA-256, manifest row) of every quarantined video counted and reported; a probe
+  // job's validation video is ("<train SHA-256>+<validation SHA-256>", N_train + row).
   absl::flat_hash_set<std::pair<std::string, int64_t>> quarantined_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;  // touched by Start and Stop only
 };

@@ -24,6 +24,34 @@ using ::testing::UnorderedElementsAre;
 using ::vjepa::testing::StatusIs;
 
 constexpr char kSpec[] = "name: t\nmodel: {preset: nano}\ndataset: {manifest: m.csv}\n";
+constexpr char kProbeSpec[] =
+    "name: p\nkind: probe\nmodel: {preset: nano}\ndataset: {manifest: m.csv}\n"
+    "probe: {checkpoint: x, num_classes: 3, val_manifest: val.csv}\n";
+
+// A probe job's producer: the synthetic batches, and an identity that names a validation
+// manifest of 7 videos.
+class ProbeProducer : public SyntheticProducer {
+ public:
+  using SyntheticProducer::SyntheticProducer;
+  DatasetIdentity identity() const override {
+    DatasetIdentity id = SyntheticProducer::identity();
+    id.val_size = 7;
+    id.val_manifest_sha256 = std::string(64, 'c');
+    return id;
+  }
+};
+
+class ProbeFactory : public ProducerFactory {
+ public:
+  explicit ProbeFactory(SyntheticOptions options) : options_(std::move(options)) {}
+  absl::StatusOr<std::shared_ptr<BatchProducer>> Create(const std::string& job_id,
+                                                        const spec::JobSpec& spec) override {
+    return std::shared_ptr<BatchProducer>(std::make_shared<ProbeProducer>(options_));
+  }
+
+ private:
+  const SyntheticOptions options_;
+};
 
 class RecordingSink : public ReportSink {
  public:
@@ -45,7 +73,10 @@ class DataServiceTest : public ::testing::Test {
  protected:
   void Make(DataServiceOptions options, SyntheticOptions synthetic = {}) {
     factory_ = std::make_shared<SyntheticFactory>(synthetic);
-    service_ = std::make_unique<DataService>(std::move(options), factory_, &metrics_);
+    MakeWith(std::move(options), factory_);
+  }
+  void MakeWith(DataServiceOptions options, std::shared_ptr<ProducerFactory> factory) {
+    service_ = std::make_unique<DataService>(std::move(options), std::move(factory), &metrics_);
     service_->SetReportSink(&sink_);
     ASSERT_OK(service_->Start());
   }
@@ -340,6 +371,94 @@ TEST_F(DataServiceTest, AnAbandonedBatchIsProducedAgain) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->header.lease_id(), "l0");
   EXPECT_EQ(factory_->producer("job-l")->produced(), 2);
+}
+
+// ---- Probe jobs.
+
+TEST_F(DataServiceTest, StandaloneProbeStreamSendsEveryBatchOnceThenEndsOk) {
+  SyntheticOptions synthetic;
+  synthetic.batches_per_epoch = 3;  // the probe plan's total
+  ASSERT_OK_AND_ASSIGN(spec::JobSpec probe, spec::ParseJobSpec(kProbeSpec));
+  DataServiceOptions options = Standalone(1);
+  options.standalone->spec = probe;
+  Make(options, synthetic);
+  ASSERT_OK_AND_ASSIGN(auto stream, service_->OpenStream(Request("job-a", 0, 0, 0)));
+  std::vector<int64_t> gs;
+  for (int i = 0; i < 3; ++i) {
+    auto b = TakeBatch(*stream);
+    ASSERT_NE(b, nullptr);
+    gs.push_back(b->header.global_index());
+    EXPECT_EQ(b->header.epoch(), 0);
+    EXPECT_EQ(b->header.batch_index(), b->header.global_index());
+  }
+  EXPECT_THAT(gs, ElementsAre(0, 1, 2));
+  absl::Status end = absl::UnknownError("not ended");
+  EXPECT_EQ(TakeBatch(*stream, &end), nullptr);
+  EXPECT_OK(end);
+  EXPECT_EQ(factory_->producer("job-a")->produced(), 3);
+  // A stream that starts past the end ends at once.
+  ASSERT_OK_AND_ASSIGN(auto late, service_->OpenStream(Request("job-a", 0, 0, 3)));
+  end = absl::UnknownError("not ended");
+  EXPECT_EQ(TakeBatch(*late, &end), nullptr);
+  EXPECT_OK(end);
+}
+
+TEST_F(DataServiceTest, ProbeIdentityReportNamesTheValidationManifest) {
+  SyntheticOptions synthetic;
+  synthetic.batches_per_epoch = 10;
+  MakeWith(DataServiceOptions{}, std::make_shared<ProbeFactory>(synthetic));
+  v1::LeaseBatchesResponse resp;
+  resp.set_spec_yaml(kProbeSpec);
+  v1::BatchLease first = Lease("l0", 0, 10);
+  first.set_epoch(0);
+  first.set_batch_index(0);
+  *resp.add_leases() = first;
+  service_->AddLeases(resp);
+  auto reports = sink_.reports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].job_id(), "job-l");
+  EXPECT_EQ(reports[0].dataset_size(), 20);
+  EXPECT_EQ(reports[0].manifest_sha256(), std::string(64, 'a'));
+  EXPECT_EQ(reports[0].val_dataset_size(), 7);
+  EXPECT_EQ(reports[0].val_manifest_sha256(), std::string(64, 'c'));
+  ASSERT_OK_AND_ASSIGN(auto stream, service_->OpenStream(Request("job-l", 0, 0, 0)));
+  auto b = TakeBatch(*stream);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->header.lease_id(), "l0");
+}
+
+TEST_F(DataServiceTest, AProbeLeaseWithAnotherValidationManifestIsRefused) {
+  SyntheticOptions synthetic;
+  synthetic.batches_per_epoch = 10;
+  MakeWith(DataServiceOptions{}, std::make_shared<ProbeFactory>(synthetic));
+  // Probe leases: g, epoch 0, batch g, with the identity of both manifests.
+  auto lease = [](const std::string& id, int64_t g, int64_t val_size, const std::string& val_sha) {
+    v1::BatchLease l = Lease(id, g, 10);
+    l.set_epoch(0);
+    l.set_batch_index(g);
+    l.set_dataset_size(20);
+    l.set_manifest_sha256(std::string(64, 'a'));
+    l.set_val_dataset_size(val_size);
+    l.set_val_manifest_sha256(val_sha);
+    return l;
+  };
+  v1::LeaseBatchesResponse resp;
+  resp.set_spec_yaml(kProbeSpec);
+  *resp.add_leases() = lease("good", 1, 7, std::string(64, 'c'));
+  *resp.add_leases() = lease("other_sha", 2, 7, std::string(64, 'd'));
+  *resp.add_leases() = lease("other_size", 3, 8, std::string(64, 'c'));
+  *resp.add_leases() = lease("no_val", 4, 0, "");
+  service_->AddLeases(resp);
+  EXPECT_THAT(service_->TakeReturnedLeases(),
+              UnorderedElementsAre("other_sha", "other_size", "no_val"));
+  EXPECT_EQ(MetricValue(registry_, "vjepa_dataworker_leases_failed_total{reason=\"identity\"}"), 3);
+  ASSERT_OK_AND_ASSIGN(auto stream, service_->OpenStream(Request("job-l", 0, 0, 0)));
+  auto b = TakeBatch(*stream);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->header.lease_id(), "good");
+  EXPECT_EQ(b->header.global_index(), 1);
+  EXPECT_EQ(b->header.batch_index(), 1);
+  EXPECT_EQ(b->header.epoch(), 0);
 }
 
 // ---- Quarantine.

@@ -39,6 +39,10 @@ vjepa_binary(vjepa-dataworker
   DEPS vjepa_dataworker_builder vjepa_dataworker_service absl::flags absl::flags_parse
        absl::flags_usage absl::flags_usage_internal glog::glog)
 
+vjepa_test(dataworker_builder_test
+  SRCS ${_dw}/builder_producer_test.cc
+  DEPS vjepa_dataworker_builder vjepa_dataworker_testing vjepa_testing vjepa_status)
+
 vjepa_test(dataworker_check_test
   SRCS ${_dw}/check_test.cc
   DEPS vjepa_dataworker_builder vjepa_dataworker_testing vjepa_testing vjepa_status)

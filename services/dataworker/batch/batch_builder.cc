@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/masking/random.h"
+#include "common/status/status_macros.h"
 #include "services/dataworker/batch/job_masks.h"
 #include "services/dataworker/batch/sampling.h"
 #include "services/dataworker/batch/transforms.h"
@@ -62,8 +65,10 @@ class BatchBuilder::Impl {
  public:
   spec::JobSpec spec;
   std::shared_ptr<Dataset> dataset;
+  std::shared_ptr<Dataset> val_dataset;  // probe jobs with probe.val_manifest
   BuilderOptions options;
   bool probe = false;
+  spec::ProbeBatchPlan plan;  // probe jobs
   int batch_size = 0;
   int segments = 1;
   int views = 1;
@@ -71,7 +76,6 @@ class BatchBuilder::Impl {
   ClipGeometry geometry;
   RrcParams rrc;
   double flip_p = 0;
-  int64_t look_ahead = 0;
   std::vector<std::unique_ptr<masking::MaskGenerator>> masks;
 
   int clips_per_sample() const { return segments * views; }
@@ -81,20 +85,33 @@ class BatchBuilder::Impl {
     return VideoReader::Open(path, options.limits, options.index_cache);
   }
 
-  // Fills the clips of batch slot `slot` from manifest row `sample`, the candidate at distance
-  // `offset` from the slot's own position in the permutation.
-  absl::Status ProduceSample(int64_t epoch, int64_t batch_index, int slot, int64_t offset,
-                             int64_t sample, absl::Time deadline, BuiltBatch* batch,
+  // Fills the clips of batch slot `slot` from row `sample` of `ds`, the candidate at distance
+  // `offset` from the slot's own position (in the permutation, or in manifest order for probe
+  // jobs).
+  absl::Status ProduceSample(const Dataset& ds, int64_t epoch, int64_t batch_index, int slot,
+                             int64_t offset, int64_t sample, absl::Time deadline, BuiltBatch* batch,
                              FrameScratch* scratch, bool* whole_file) const;
+
+  // Fills slot `slot` from the first usable candidate `candidate(offset)` of `ds`, offset =
+  // 0, 1, ... below min(N, kReplacementLookAhead), quarantining bad videos on the way. `what`
+  // names the batch in errors.
+  absl::Status FillSlot(Dataset& ds, const std::function<int64_t(int64_t)>& candidate,
+                        int64_t epoch, int64_t batch_index, int slot, const std::string& what,
+                        absl::Time deadline, BuiltBatch* batch, FrameScratch* scratch) const;
+
+  // The header fields and clip buffers every batch has; `count` samples.
+  void StartBatch(int64_t epoch, int64_t batch_index, int count, const Dataset& ds,
+                  BuiltBatch* batch) const;
 };
 
-absl::Status BatchBuilder::Impl::ProduceSample(int64_t epoch, int64_t batch_index, int slot,
-                                               int64_t offset, int64_t sample, absl::Time deadline,
+absl::Status BatchBuilder::Impl::ProduceSample(const Dataset& ds, int64_t epoch,
+                                               int64_t batch_index, int slot, int64_t offset,
+                                               int64_t sample, absl::Time deadline,
                                                BuiltBatch* batch, FrameScratch* scratch,
                                                bool* whole_file) const {
   *whole_file = true;  // until the frames of this clip are read
   Stopwatch open_watch;
-  absl::StatusOr<std::string> path = dataset->ResolvedPath(sample);
+  absl::StatusOr<std::string> path = ds.ResolvedPath(sample);
   if (!path.ok()) return path.status();
   absl::StatusOr<std::unique_ptr<VideoReader>> reader = Open(*path);
   if (!reader.ok()) return reader.status();
@@ -205,12 +222,96 @@ absl::Status BatchBuilder::Impl::ProduceSample(int64_t epoch, int64_t batch_inde
   return absl::OkStatus();
 }
 
+absl::Status BatchBuilder::Impl::FillSlot(Dataset& ds,
+                                          const std::function<int64_t(int64_t)>& candidate,
+                                          int64_t epoch, int64_t batch_index, int slot,
+                                          const std::string& what, absl::Time deadline,
+                                          BuiltBatch* batch, FrameScratch* scratch) const {
+  const int64_t look_ahead = std::min<int64_t>(ds.size(), kReplacementLookAhead);
+  for (int64_t offset = 0; offset < look_ahead; ++offset) {
+    const int64_t sample = candidate(offset);
+    if (ds.IsQuarantinedWholeFile(sample)) continue;
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, ": past its ", absl::FormatDuration(options.batch_timeout), " bound"));
+    }
+    bool whole_file = true;
+    absl::Status s = ProduceSample(ds, epoch, batch_index, slot, offset, sample, deadline, batch,
+                                   scratch, &whole_file);
+    if (s.ok()) {
+      batch->header.add_sample_ids(sample);
+      if (probe) batch->header.add_labels(ds.entry(sample).label);
+      if (offset > 0) ++batch->replaced;
+      return absl::OkStatus();
+    }
+    const std::optional<BadVideoReason> reason = BadVideoReasonOf(s);
+    if (!reason.has_value()) {
+      // Load-dependent (a deadline) or unexpected: the whole batch fails, never a partial one.
+      return absl::Status(s.code(), absl::StrCat(what, ", sample ", sample, ": ", s.message()));
+    }
+    ds.Quarantine(
+        QuarantinedVideo{sample, ds.entry(sample).path, *reason, BadVideoDetail(s), whole_file});
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, ", slot ", slot, ": no usable video among the next ", look_ahead,
+                   " entries", probe ? " of the manifest" : " of the permutation"));
+}
+
+void BatchBuilder::Impl::StartBatch(int64_t epoch, int64_t batch_index, int count,
+                                    const Dataset& ds, BuiltBatch* batch) const {
+  v1::BatchHeader& h = batch->header;
+  h.set_epoch(epoch);
+  h.set_batch_index(batch_index);
+  h.set_seed(static_cast<uint64_t>(spec.seed));
+  h.set_batch_size(count);
+  h.set_num_tokens(static_cast<int32_t>(geometry.tokens()));
+  h.set_token_bytes(static_cast<int32_t>(geometry.token_bytes()));
+  h.set_segments(segments);
+  h.set_views(views);
+  h.set_frames(geometry.frames);
+  h.set_crop(geometry.crop);
+  h.set_patch(geometry.patch);
+  h.set_tubelet(geometry.tubelet);
+  h.set_manifest_sha256(ds.identity().manifest_sha256);
+  h.set_recipe_version(ds.identity().recipe_version);
+  const size_t num_clips = static_cast<size_t>(count) * clips_per_sample();
+  batch->clips.reserve(num_clips);
+  for (size_t c = 0; c < num_clips; ++c) {
+    batch->clips.emplace_back(static_cast<size_t>(geometry.clip_bytes()), '\0');
+  }
+}
+
+namespace {
+
+// INVALID_ARGUMENT naming the manifest, row and label of the first label outside
+// [0, num_classes).
+absl::Status CheckLabels(const Dataset& ds, const char* field, const std::string& manifest,
+                         int64_t num_classes) {
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    const int64_t label = ds.entry(i).label;
+    if (label < 0 || label >= num_classes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " ", manifest, " row ", i, " (", ds.entry(i).path, "): label ", label,
+                       " outside [0, ", num_classes, ") (probe.num_classes)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 BatchBuilder::BatchBuilder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BatchBuilder::~BatchBuilder() = default;
 
 absl::StatusOr<std::unique_ptr<BatchBuilder>> BatchBuilder::Create(const spec::JobSpec& spec,
                                                                    std::shared_ptr<Dataset> dataset,
                                                                    BuilderOptions options) {
+  return Create(spec, std::move(dataset), nullptr, std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<BatchBuilder>> BatchBuilder::Create(
+    const spec::JobSpec& spec, std::shared_ptr<Dataset> dataset,
+    std::shared_ptr<Dataset> val_dataset, BuilderOptions options) {
   if (dataset == nullptr) return absl::InvalidArgumentError("batch builder: no dataset");
   if (absl::Status s = spec::ValidateJobSpec(spec); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("job spec: ", s.message()));
@@ -234,16 +335,31 @@ absl::StatusOr<std::unique_ptr<BatchBuilder>> BatchBuilder::Create(const spec::J
     if (!spec.probe.num_classes.has_value()) {
       return absl::InvalidArgumentError("probe.num_classes: required for probe jobs");
     }
+    const bool wants_val = !spec.probe.val_manifest.empty();
+    if (wants_val != (val_dataset != nullptr)) {
+      return absl::InvalidArgumentError(
+          wants_val ? "probe.val_manifest: set, but its dataset was not loaded"
+                    : "batch builder: a validation dataset without probe.val_manifest");
+    }
     const int64_t classes = *spec.probe.num_classes;
-    for (int64_t i = 0; i < dataset->size(); ++i) {
-      const int64_t label = dataset->entry(i).label;
-      if (label < 0 || label >= classes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("manifest row ", i, " (", dataset->entry(i).path, "): label ", label,
-                         " outside [0, ", classes, ") (probe.num_classes)"));
+    if (absl::Status s = CheckLabels(*dataset, "dataset.manifest", spec.dataset.manifest, classes);
+        !s.ok()) {
+      return s;
+    }
+    if (val_dataset != nullptr) {
+      if (absl::Status s =
+              CheckLabels(*val_dataset, "probe.val_manifest", spec.probe.val_manifest, classes);
+          !s.ok()) {
+        return s;
       }
     }
+    impl->plan = spec::PlanProbeBatches(spec, dataset->size(),
+                                        val_dataset == nullptr ? 0 : val_dataset->size());
   } else {
+    if (val_dataset != nullptr) {
+      return absl::InvalidArgumentError(
+          "batch builder: a validation dataset is for probe jobs only");
+    }
     impl->batch_size = static_cast<int>(spec.optim.batch_size);
     impl->rrc =
         RrcParams{spec.data.random_resized_crop.scale.min, spec.data.random_resized_crop.scale.max,
@@ -254,104 +370,88 @@ absl::StatusOr<std::unique_ptr<BatchBuilder>> BatchBuilder::Create(const spec::J
     if (!masks.ok()) return masks.status();
     impl->masks = std::move(masks).value();
   }
-  if (impl->batch_size < 1 || dataset->size() < impl->batch_size) {
+  if (impl->batch_size < 1 || (!impl->probe && dataset->size() < impl->batch_size)) {
     return absl::InvalidArgumentError(absl::StrCat("the manifest has ", dataset->size(),
                                                    " entries, fewer than the batch size ",
                                                    impl->batch_size));
   }
-  impl->look_ahead = std::min<int64_t>(dataset->size(), kReplacementLookAhead);
   impl->dataset = std::move(dataset);
+  impl->val_dataset = std::move(val_dataset);
   impl->options = std::move(options);
   return std::unique_ptr<BatchBuilder>(new BatchBuilder(std::move(impl)));
 }
 
 int64_t BatchBuilder::batches_per_epoch() const {
+  if (impl_->probe) return impl_->plan.total();
   return impl_->dataset->size() / impl_->batch_size;
 }
 
 const Dataset& BatchBuilder::dataset() const { return *impl_->dataset; }
 
+const Dataset* BatchBuilder::val_dataset() const { return impl_->val_dataset.get(); }
+
+spec::ProbeBatchPlan BatchBuilder::plan() const { return impl_->plan; }
+
 absl::StatusOr<BuiltBatch> BatchBuilder::Build(int64_t epoch, int64_t batch_index) const {
   const Impl& im = *impl_;
-  if (epoch < 0 || batch_index < 0 || batch_index >= batches_per_epoch()) {
+  if (im.probe) {
+    if (epoch != 0 || batch_index < 0 || batch_index >= im.plan.total()) {
+      return absl::InvalidArgumentError(absl::StrCat("probe batch ", batch_index, " of epoch ",
+                                                     epoch, ": outside the job's ", im.plan.total(),
+                                                     " batches (all in epoch 0)"));
+    }
+  } else if (epoch < 0 || batch_index < 0 || batch_index >= batches_per_epoch()) {
     return absl::InvalidArgumentError(absl::StrCat("batch ", batch_index, " of epoch ", epoch,
                                                    ": outside the epoch's ", batches_per_epoch(),
                                                    " batches"));
   }
   const absl::Time deadline = absl::Now() + im.options.batch_timeout;
+  BuiltBatch batch;
+  FrameScratch scratch;
+
+  if (im.probe) {
+    const bool val = im.plan.is_val(batch_index);
+    Dataset& ds = val ? *im.val_dataset : *im.dataset;
+    const int64_t n = ds.size();
+    const int64_t b = im.plan.batch_index(batch_index);
+    const int64_t first = b * im.batch_size;
+    const int count = static_cast<int>(std::min<int64_t>(n, first + im.batch_size) - first);
+    im.StartBatch(epoch, batch_index, count, ds, &batch);
+    batch.header.set_split(val ? "val" : "train");
+    batch.header.set_total_batches(im.plan.total());
+    const std::string what =
+        absl::StrCat("probe batch ", batch_index, " (", val ? "val" : "train", " batch ", b, ")");
+    for (int slot = 0; slot < count; ++slot) {
+      const int64_t row = first + slot;
+      RETURN_IF_ERROR(im.FillSlot(
+          ds, [row, n](int64_t offset) { return (row + offset) % n; }, epoch, batch_index, slot,
+          what, deadline, &batch, &scratch));
+    }
+    batch.header.set_replaced_samples(static_cast<int32_t>(batch.replaced));
+    return batch;
+  }
+
   const int64_t n = im.dataset->size();
   const int batch_size = im.batch_size;
   const std::shared_ptr<const std::vector<int64_t>> perm =
       im.dataset->Permutation(static_cast<uint64_t>(im.spec.seed), epoch);
-
-  BuiltBatch batch;
-  v1::BatchHeader& h = batch.header;
-  h.set_epoch(epoch);
-  h.set_batch_index(batch_index);
-  h.set_seed(static_cast<uint64_t>(im.spec.seed));
-  h.set_batch_size(batch_size);
-  h.set_num_tokens(static_cast<int32_t>(im.geometry.tokens()));
-  h.set_token_bytes(static_cast<int32_t>(im.geometry.token_bytes()));
-  h.set_segments(im.segments);
-  h.set_views(im.views);
-  h.set_frames(im.geometry.frames);
-  h.set_crop(im.geometry.crop);
-  h.set_patch(im.geometry.patch);
-  h.set_tubelet(im.geometry.tubelet);
-  h.set_manifest_sha256(im.dataset->identity().manifest_sha256);
-  h.set_recipe_version(im.dataset->identity().recipe_version);
-
-  const size_t num_clips = static_cast<size_t>(batch_size) * im.clips_per_sample();
-  batch.clips.reserve(num_clips);
-  for (size_t c = 0; c < num_clips; ++c) {
-    batch.clips.emplace_back(static_cast<size_t>(im.geometry.clip_bytes()), '\0');
-  }
-
-  FrameScratch scratch;
+  im.StartBatch(epoch, batch_index, batch_size, *im.dataset, &batch);
+  const std::string what = absl::StrCat("batch ", batch_index, " of epoch ", epoch);
   for (int slot = 0; slot < batch_size; ++slot) {
     const int64_t position = batch_index * batch_size + slot;
-    bool produced = false;
-    for (int64_t offset = 0; offset < im.look_ahead && !produced; ++offset) {
-      const int64_t sample = (*perm)[static_cast<size_t>((position + offset) % n)];
-      if (im.dataset->IsQuarantinedWholeFile(sample)) continue;
-      if (absl::Now() >= deadline) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("batch ", batch_index, " of epoch ", epoch, ": past its ",
-                         absl::FormatDuration(im.options.batch_timeout), " bound"));
-      }
-      bool whole_file = true;
-      absl::Status s = im.ProduceSample(epoch, batch_index, slot, offset, sample, deadline, &batch,
-                                        &scratch, &whole_file);
-      if (s.ok()) {
-        produced = true;
-        h.add_sample_ids(sample);
-        if (im.probe) h.add_labels(im.dataset->entry(sample).label);
-        if (offset > 0) ++batch.replaced;
-        break;
-      }
-      const std::optional<BadVideoReason> reason = BadVideoReasonOf(s);
-      if (!reason.has_value()) {
-        // Load-dependent (a deadline) or unexpected: the whole batch fails, never a partial one.
-        return absl::Status(s.code(), absl::StrCat("batch ", batch_index, " of epoch ", epoch,
-                                                   ", sample ", sample, ": ", s.message()));
-      }
-      im.dataset->Quarantine(QuarantinedVideo{sample, im.dataset->entry(sample).path, *reason,
-                                              BadVideoDetail(s), whole_file});
-    }
-    if (!produced) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("batch ", batch_index, " of epoch ", epoch, ", slot ", slot, ": no usable ",
-                       "video among the next ", im.look_ahead, " entries of the permutation"));
-    }
+    RETURN_IF_ERROR(im.FillSlot(
+        *im.dataset,
+        [&perm, position, n](int64_t offset) {
+          return (*perm)[static_cast<size_t>((position + offset) % n)];
+        },
+        epoch, batch_index, slot, what, deadline, &batch, &scratch));
   }
-  h.set_replaced_samples(static_cast<int32_t>(batch.replaced));
+  batch.header.set_replaced_samples(static_cast<int32_t>(batch.replaced));
 
-  if (!im.probe) {
-    Stopwatch mask_watch;
-    const masking::BatchKey key{static_cast<uint64_t>(im.spec.seed), epoch, batch_index};
-    if (absl::Status s = AddBatchMasks(im.masks, key, batch_size, &h); !s.ok()) return s;
-    batch.seconds.mask = mask_watch.Seconds();
-  }
+  Stopwatch mask_watch;
+  const masking::BatchKey key{static_cast<uint64_t>(im.spec.seed), epoch, batch_index};
+  if (absl::Status s = AddBatchMasks(im.masks, key, batch_size, &batch.header); !s.ok()) return s;
+  batch.seconds.mask = mask_watch.Seconds();
   return batch;
 }
 

@@ -66,30 +66,47 @@ class BatchBuilder {
  public:
   // Loads the job's dataset (`dataset`, shared with other builders of the same manifest) and
   // prepares the mask generators. Errors: INVALID_ARGUMENT for a spec it cannot serve (one that
-  // fails ValidateJobSpec, data.num_clips other than 1, a manifest shorter than the batch, a
-  // probe label outside [0, probe.num_classes)). Probe jobs (kind probe) get the evaluation
-  // recipe (sampling.h): probe.batch_size samples of probe.segments × probe.views clips each,
-  // no randomness, labels instead of masks.
+  // fails ValidateJobSpec, data.num_clips other than 1, a pretrain manifest shorter than the
+  // batch, a probe label outside [0, probe.num_classes)). Probe jobs (kind probe) get the
+  // evaluation recipe (sampling.h): samples of probe.segments × probe.views clips each, no
+  // randomness, labels instead of masks, batches in manifest order (spec::PlanProbeBatches).
   static absl::StatusOr<std::unique_ptr<BatchBuilder>> Create(const spec::JobSpec& spec,
                                                               std::shared_ptr<Dataset> dataset,
                                                               BuilderOptions options);
+  // A probe job with probe.val_manifest: `val_dataset` is that manifest (null when the spec has
+  // none; INVALID_ARGUMENT when one is given without or missing with a val_manifest).
+  static absl::StatusOr<std::unique_ptr<BatchBuilder>> Create(const spec::JobSpec& spec,
+                                                              std::shared_ptr<Dataset> dataset,
+                                                              std::shared_ptr<Dataset> val_dataset,
+                                                              BuilderOptions options);
   ~BatchBuilder();
 
-  int64_t batches_per_epoch() const;  // ⌊N / B⌋ (drop_last)
+  // Pretrain: ⌊N / B⌋ (drop_last). Probe: plan().total(), the job's batches all in epoch 0.
+  int64_t batches_per_epoch() const;
   const Dataset& dataset() const;
+  const Dataset* val_dataset() const;  // probe jobs with probe.val_manifest; null otherwise
+  // Probe jobs: the batches of the train and val manifests; empty for pretrain jobs.
+  spec::ProbeBatchPlan plan() const;
 
-  // Batch `batch_index` of data epoch `epoch`: slot s takes entry b·B + s of the epoch's
-  // permutation. A sample whose video fails deterministically is quarantined (through the
-  // dataset) and replaced by the next non-quarantined entry of the permutation after it
+  // Pretrain: batch `batch_index` of data epoch `epoch`: slot s takes entry b·B + s of the
+  // epoch's permutation. A sample whose video fails deterministically is quarantined (through
+  // the dataset) and replaced by the next non-quarantined entry of the permutation after it
   // (wrapping; at most min(N, kReplacementLookAhead) entries looked at). The draws of a slot
   // are keyed by (slot, distance of the entry used from the slot's own position), so the bytes
   // do not depend on whether this worker knew beforehand that a video was bad.
-  // Header: identity (seed, epoch, batch_index, sample_ids), shapes, masks (pretrain) or labels
-  // (probe), replaced_samples and the dataset identity; job_id, generation, global_index,
-  // lease_id and quarantine_version are the caller's. Errors: DEADLINE_EXCEEDED (load-dependent:
-  // fail the lease), RESOURCE_EXHAUSTED when the look-ahead finds no usable video, INVALID_ARGUMENT
-  // for an index outside the epoch; any other failure without a BadVideoReason (e.g. UNAVAILABLE
-  // from the file system) fails the whole batch with its own code, never a partial batch.
+  // Probe: epoch 0 and batch_index g of the plan: batch b = plan().batch_index(g) of the train
+  // manifest (g < train_batches) or of the val manifest, rows [b·B, min(N, (b+1)·B)) in manifest
+  // order (the last batch of a manifest may be smaller); a bad video is replaced by the next
+  // usable row of the same manifest (wrapping, same look-ahead bound) and quarantined in that
+  // manifest's dataset.
+  // Header: identity (seed, epoch, batch_index, sample_ids = rows of the batch's manifest),
+  // shapes, masks (pretrain) or labels, split and total_batches (probe), replaced_samples and
+  // the identity of the manifest the batch came from; job_id, generation, global_index, lease_id
+  // and quarantine_version are the caller's. Errors: DEADLINE_EXCEEDED (load-dependent: fail the
+  // lease), RESOURCE_EXHAUSTED when the look-ahead finds no usable video, INVALID_ARGUMENT for an
+  // index outside the epoch (probe: any epoch but 0, g outside the plan); any other failure
+  // without a BadVideoReason (e.g. UNAVAILABLE from the file system) fails the whole batch with
+  // its own code, never a partial batch.
   absl::StatusOr<BuiltBatch> Build(int64_t epoch, int64_t batch_index) const;
 
  private:

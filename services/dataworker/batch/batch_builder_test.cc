@@ -27,6 +27,7 @@ namespace {
 
 using masking::DrawKind;
 using masking::RandomStream;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::vjepa::testing::ScratchDir;
@@ -474,7 +475,38 @@ TEST_F(BatchBuilderTest, RefusesIndicesOutsideTheEpochAndSpecsItCannotServe) {
   spec::JobSpec probe = ProbeSpec();
   probe.probe.num_classes = 5;  // labels go up to 9
   EXPECT_THAT(BatchBuilder::Create(probe, LoadDataset(), videos.Options()).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("probe.num_classes")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("dataset.manifest m.csv row 1 (v1.mp4): label 7"),
+                             HasSubstr("probe.num_classes"))));
+}
+
+// The clips of `video` under the documented evaluation recipe, in (segment, view) order.
+std::vector<std::string> ExpectedEvalClips(const spec::JobSpec& spec, int video) {
+  const VideoShape s = ShapeOf(video);
+  const ClipGeometry g{static_cast<int>(spec.model.frames), static_cast<int>(spec.model.crop),
+                       static_cast<int>(spec.model.patch), static_cast<int>(spec.model.tubelet)};
+  const int segments = static_cast<int>(spec.probe.segments);
+  const int views = static_cast<int>(spec.probe.views);
+  const auto indices =
+      EvalClipIndices(s.frames, g.frames, static_cast<int>(spec.data.frame_step), segments);
+  const EvalGeometry eval = EvalViews(s.width, s.height, g.crop, views);
+  std::vector<std::string> clips;
+  for (int seg = 0; seg < segments; ++seg) {
+    for (int view = 0; view < views; ++view) {
+      std::string tokens(static_cast<size_t>(g.clip_bytes()), '\0');
+      FrameScratch scratch;
+      for (int t = 0; t < g.frames; ++t) {
+        const fakes::MatFrameView frame(
+            fakes::PatternFrame(s.width, s.height, indices[seg][t], static_cast<uint32_t>(video)));
+        EXPECT_OK(ConvertEvalFrame(frame, eval, &scratch));
+        const CropBox& b = eval.views[view];
+        ScatterFrame(scratch.resized(cv::Rect(b.x, b.y, b.w, b.h)), t, false, g,
+                     reinterpret_cast<uint8_t*>(tokens.data()));
+      }
+      clips.push_back(std::move(tokens));
+    }
+  }
+  return clips;
 }
 
 TEST_F(BatchBuilderTest, ProbeBatchesHaveLabelsViewsAndNoMasks) {
@@ -484,54 +516,182 @@ TEST_F(BatchBuilderTest, ProbeBatchesHaveLabelsViewsAndNoMasks) {
   auto builder = MakeBuilder(spec, ds, &videos);
   ASSERT_NE(builder, nullptr);
   EXPECT_EQ(builder->batches_per_epoch(), 5);
-  ASSERT_OK_AND_ASSIGN(BuiltBatch built, builder->Build(1, 3));
+  EXPECT_EQ(builder->plan().train_batches, 5);
+  EXPECT_EQ(builder->plan().val_batches, 0);
+  EXPECT_EQ(builder->val_dataset(), nullptr);
+  ASSERT_OK_AND_ASSIGN(BuiltBatch built, builder->Build(0, 3));
   const v1::BatchHeader& h = built.header;
-  const std::vector<int64_t> perm = EpochPermutation(234, 1, kVideos);
-  EXPECT_THAT(h.sample_ids(), ElementsAre(perm[6], perm[7]));
-  EXPECT_THAT(h.labels(), ElementsAre(ds->entry(perm[6]).label, ds->entry(perm[7]).label));
+  // Manifest order: batch 3 of B = 2 is rows 6 and 7.
+  EXPECT_THAT(h.sample_ids(), ElementsAre(6, 7));
+  EXPECT_THAT(h.labels(), ElementsAre(ds->entry(6).label, ds->entry(7).label));
+  EXPECT_THAT(h.labels(), ElementsAre(2, 9));
+  EXPECT_EQ(h.epoch(), 0);
+  EXPECT_EQ(h.batch_index(), 3);
+  EXPECT_EQ(h.split(), "train");
+  EXPECT_EQ(h.total_batches(), 5);
+  EXPECT_EQ(h.manifest_sha256(), ds->identity().manifest_sha256);
   EXPECT_EQ(h.masks_size(), 0);
   EXPECT_EQ(h.segments(), 2);
   EXPECT_EQ(h.views(), 3);
   ASSERT_EQ(built.clips.size(), 2u * 2u * 3u);
 
   // Clip (sample, segment, view) against the documented evaluation recipe.
-  const ClipGeometry g{4, 32, 16, 2};
   for (int slot = 0; slot < 2; ++slot) {
-    const int video = static_cast<int>(perm[6 + slot]);
-    const VideoShape s = ShapeOf(video);
-    const auto segments = EvalClipIndices(s.frames, 4, 2, 2);
-    const EvalGeometry eval = EvalViews(s.width, s.height, 32, 3);
-    for (int seg = 0; seg < 2; ++seg) {
-      for (int view = 0; view < 3; ++view) {
-        std::string tokens(static_cast<size_t>(g.clip_bytes()), '\0');
-        FrameScratch scratch;
-        for (int t = 0; t < 4; ++t) {
-          const fakes::MatFrameView frame(fakes::PatternFrame(s.width, s.height, segments[seg][t],
-                                                              static_cast<uint32_t>(video)));
-          ASSERT_OK(ConvertEvalFrame(frame, eval, &scratch));
-          const CropBox& b = eval.views[view];
-          ScatterFrame(scratch.resized(cv::Rect(b.x, b.y, b.w, b.h)), t, false, g,
-                       reinterpret_cast<uint8_t*>(tokens.data()));
-        }
-        EXPECT_TRUE(built.clips[(slot * 2 + seg) * 3 + view] == tokens)
-            << "slot " << slot << " segment " << seg << " view " << view;
-      }
+    const std::vector<std::string> want = ExpectedEvalClips(spec, 6 + slot);
+    for (int c = 0; c < 6; ++c) {
+      EXPECT_TRUE(built.clips[slot * 6 + c] == want[c]) << "slot " << slot << " clip " << c;
     }
   }
   // Views of a non-square video differ.
   EXPECT_NE(built.clips[0], built.clips[2]);
-  // No randomness: another seed changes the order, not the clips of a given video.
+  // No randomness: another seed gives the same batch (only the header's seed differs).
   FakeVideos other_videos;
   auto other = MakeBuilder(ProbeSpec(999), LoadDataset(), &other_videos);
-  const std::vector<int64_t> other_perm = EpochPermutation(999, 0, kVideos);
-  for (int64_t b = 0; b < 5; ++b) {
-    ASSERT_OK_AND_ASSIGN(BuiltBatch o, other->Build(0, b));
-    for (int slot = 0; slot < 2; ++slot) {
-      if (o.header.sample_ids(slot) == perm[6]) {
-        for (int c = 0; c < 6; ++c) EXPECT_TRUE(o.clips[slot * 6 + c] == built.clips[c]);
-      }
+  ASSERT_OK_AND_ASSIGN(BuiltBatch o, other->Build(0, 3));
+  EXPECT_EQ(o.header.seed(), 999u);
+  o.header.set_seed(234);
+  ExpectSameBytes(o, built);
+  // Every batch lies in epoch 0.
+  EXPECT_THAT(builder->Build(1, 0).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside the job's 5")));
+  EXPECT_THAT(builder->Build(0, 5).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside the job's 5")));
+}
+
+spec::JobSpec ProbeValSpec() {
+  absl::StatusOr<spec::JobSpec> s = spec::ParseJobSpec(
+      "name: p\nkind: probe\nseed: 7\nmodel: {preset: nano}\ndataset: {manifest: m.csv}\n"
+      "data: {frame_step: 2}\n"
+      "probe: {checkpoint: x, num_classes: 10, batch_size: 4, segments: 1, views: 2, "
+      "val_manifest: val.csv}\n");
+  EXPECT_OK(s.status());
+  return *s;
+}
+
+// The validation manifest of the probe tests: rows 0..4 are videos 3, 8, 0, 5, 1.
+constexpr int kValVideos[] = {3, 8, 0, 5, 1};
+constexpr int kValLabels[] = {1, 2, 0, 9, 4};
+
+class ProbeValTest : public BatchBuilderTest {
+ protected:
+  void SetUp() override {
+    BatchBuilderTest::SetUp();
+    std::string manifest;
+    for (int i = 0; i < 5; ++i) {
+      absl::StrAppend(&manifest, "v", kValVideos[i], ".mp4 ", kValLabels[i], "\n");
+    }
+    dir_.Write("val.csv", manifest);
+  }
+  std::shared_ptr<Dataset> LoadVal() {
+    absl::StatusOr<std::shared_ptr<Dataset>> ds = Dataset::Load(roots_, "val.csv", "");
+    EXPECT_OK(ds.status());
+    return *ds;
+  }
+};
+
+TEST_F(ProbeValTest, PlanRunsThroughTheTrainThenTheValManifestInManifestOrder) {
+  FakeVideos videos;
+  const spec::JobSpec spec = ProbeValSpec();
+  std::shared_ptr<Dataset> train = LoadDataset();
+  std::shared_ptr<Dataset> val = LoadVal();
+  ASSERT_OK_AND_ASSIGN(auto builder, BatchBuilder::Create(spec, train, val, videos.Options()));
+  // B = 4: train 10 rows → 4, 4, 2; val 5 rows → 4, 1.
+  EXPECT_EQ(builder->plan().train_batches, 3);
+  EXPECT_EQ(builder->plan().val_batches, 2);
+  EXPECT_EQ(builder->batches_per_epoch(), 5);
+  ASSERT_EQ(builder->val_dataset(), val.get());
+  struct Want {
+    std::string split;
+    std::vector<int64_t> rows;
+  };
+  const std::vector<Want> wants = {
+      {"train", {0, 1, 2, 3}},
+      {"train", {4, 5, 6, 7}},
+      {"train", {8, 9}},
+      {"val", {0, 1, 2, 3}},
+      {"val", {4}},
+  };
+  for (int64_t g = 0; g < 5; ++g) {
+    SCOPED_TRACE(absl::StrCat("g ", g));
+    ASSERT_OK_AND_ASSIGN(BuiltBatch built, builder->Build(0, g));
+    const v1::BatchHeader& h = built.header;
+    const Want& want = wants[static_cast<size_t>(g)];
+    const bool is_val = want.split == "val";
+    const Dataset& ds = is_val ? *val : *train;
+    EXPECT_EQ(h.split(), want.split);
+    EXPECT_EQ(h.total_batches(), 5);
+    EXPECT_EQ(h.epoch(), 0);
+    EXPECT_EQ(h.batch_index(), g);
+    EXPECT_EQ(h.batch_size(), static_cast<int>(want.rows.size()));
+    EXPECT_THAT(h.sample_ids(), ::testing::ElementsAreArray(want.rows));
+    EXPECT_EQ(h.manifest_sha256(), ds.identity().manifest_sha256);
+    EXPECT_EQ(h.replaced_samples(), 0);
+    EXPECT_EQ(h.masks_size(), 0);
+    ASSERT_EQ(h.labels_size(), static_cast<int>(want.rows.size()));
+    ASSERT_EQ(built.clips.size(), want.rows.size() * 2);  // 1 segment × 2 views
+    for (size_t i = 0; i < want.rows.size(); ++i) {
+      const int64_t row = want.rows[i];
+      const int video = is_val ? kValVideos[row] : static_cast<int>(row);
+      EXPECT_EQ(h.labels(static_cast<int>(i)), is_val ? kValLabels[row] : (row * 7) % 10);
+      const std::vector<std::string> clips = ExpectedEvalClips(spec, video);
+      EXPECT_TRUE(built.clips[2 * i] == clips[0]) << "row " << row;
+      EXPECT_TRUE(built.clips[2 * i + 1] == clips[1]) << "row " << row;
     }
   }
+  EXPECT_NE(val->identity().manifest_sha256, train->identity().manifest_sha256);
+  EXPECT_THAT(builder->Build(0, 5).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside")));
+}
+
+TEST_F(ProbeValTest, ABadValVideoIsReplacedByTheNextRowOfItsOwnManifest) {
+  FakeVideos videos;
+  videos.FailOpen(8, BadVideo(BadVideoReason::kNotAContainer, "v", "no demuxer"));  // val row 1
+  videos.FailOpen(1, BadVideo(BadVideoReason::kEmpty, "v", "0 bytes"));             // val row 4
+  std::shared_ptr<Dataset> train = LoadDataset();
+  std::shared_ptr<Dataset> val = LoadVal();
+  ASSERT_OK_AND_ASSIGN(auto builder,
+                       BatchBuilder::Create(ProbeValSpec(), train, val, videos.Options()));
+  ASSERT_OK_AND_ASSIGN(BuiltBatch first, builder->Build(0, 3));
+  EXPECT_THAT(first.header.sample_ids(), ElementsAre(0, 2, 2, 3));
+  EXPECT_THAT(first.header.labels(), ElementsAre(1, 0, 0, 9));
+  EXPECT_EQ(first.header.replaced_samples(), 1);
+  // The last row wraps to the first row of the val manifest, not of the train manifest.
+  ASSERT_OK_AND_ASSIGN(BuiltBatch last, builder->Build(0, 4));
+  EXPECT_THAT(last.header.sample_ids(), ElementsAre(0));
+  EXPECT_THAT(last.header.labels(), ElementsAre(1));
+  EXPECT_EQ(last.header.split(), "val");
+  const std::vector<QuarantinedVideo> q = val->Quarantined();
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].sample, 1);
+  EXPECT_EQ(q[0].path, "v8.mp4");
+  EXPECT_EQ(q[1].sample, 4);
+  EXPECT_EQ(train->quarantine_version(), 0);
+}
+
+TEST_F(ProbeValTest, LabelsOutsideNumClassesOrAMissingValDatasetAreRefused) {
+  FakeVideos videos;
+  dir_.Write("val.csv", "v3.mp4 1\nv8.mp4 2\nv0.mp4 12\n");
+  EXPECT_THAT(
+      BatchBuilder::Create(ProbeValSpec(), LoadDataset(), LoadVal(), videos.Options()).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("probe.val_manifest val.csv row 2"),
+                     HasSubstr("label 12 outside [0, 10)"))));
+  dir_.Write("val.csv", "v3.mp4 -1\n");
+  EXPECT_THAT(
+      BatchBuilder::Create(ProbeValSpec(), LoadDataset(), LoadVal(), videos.Options()).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("probe.val_manifest val.csv row 0 (v3.mp4): label -1")));
+  dir_.Write("val.csv", "v3.mp4 1\n");
+  // probe.val_manifest set, its dataset not given; a val dataset without probe.val_manifest.
+  EXPECT_THAT(
+      BatchBuilder::Create(ProbeValSpec(), LoadDataset(), nullptr, videos.Options()).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("probe.val_manifest")));
+  EXPECT_THAT(
+      BatchBuilder::Create(ProbeSpec(), LoadDataset(), LoadVal(), videos.Options()).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validation dataset")));
+  EXPECT_THAT(
+      BatchBuilder::Create(PretrainSpec(), LoadDataset(), LoadVal(), videos.Options()).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("validation dataset")));
 }
 
 TEST_F(BatchBuilderTest, ConcurrentBuildsMatchSequentialOnes) {

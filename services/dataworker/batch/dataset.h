@@ -68,11 +68,14 @@ std::string Sha256Hex(std::string_view bytes);
 std::vector<int64_t> EpochPermutation(uint64_t seed, int64_t epoch, int64_t n);
 
 // (N, SHA-256 of the manifest bytes, recipe version): travels with leases
-// (docs/architecture.md §4).
+// (docs/architecture.md §4). A probe job's producer also names its probe.val_manifest
+// (BatchLease.val_dataset_size / val_manifest_sha256); a Dataset leaves those 0 and "".
 struct DatasetIdentity {
   int64_t size = 0;
   std::string manifest_sha256;
   std::string recipe_version;
+  int64_t val_size = 0;
+  std::string val_manifest_sha256;
 };
 
 struct QuarantinedVideo {
