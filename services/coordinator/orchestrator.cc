@@ -1036,7 +1036,8 @@ absl::Status Orchestrator::ReportFromTrainer(const v1::Worker& worker,
   if (run.job.state() == v1::SCHEDULED && (req.step() > 0 || req.probe_results_size() > 0)) {
     absl::StatusOr<v1::Job> job = jobs_->Transition(
         job_id, v1::RUNNING, "state",
-        absl::StrCat("training: generation ", generation, " at step ", req.step()));
+        run.probe ? absl::StrCat("probing: generation ", generation, " reads its batches")
+                  : absl::StrCat("training: generation ", generation, " at step ", req.step()));
     if (job.ok()) run.job = *job;
   }
   if (req.probe_results_size() > 0) return FinishProbeLocked(worker, req, run, resp);

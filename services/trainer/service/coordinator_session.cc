@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/rpc/client.h"
@@ -18,12 +19,17 @@
 #include "common/status/grpc_status.h"
 #include "glog/logging.h"
 #include "services/trainer/service/checkpoint_transfer.h"
+#include "services/trainer/service/probe_run.h"
 #include "services/trainer/service/progress_reporter.h"
 
 namespace vjepa::trainer {
 namespace {
 
 // Registration errors that retrying cannot fix.
+absl::Status Annotate(const absl::Status& s, const std::string& what) {
+  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+}
+
 bool Permanent(const absl::Status& s) {
   return absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s);
 }
@@ -323,6 +329,11 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
   std::filesystem::create_directories(job_dir, ec);
   if (ec) return fail(absl::InternalError(absl::StrCat(job_dir.string(), ": ", ec.message())));
   auto cancelled = [this, key, &stale] { return stale || !Current(key); };
+  if (o.spec.kind == spec::JobKind::kProbe) {
+    absl::Status s = RunProbe(a, o.spec, job_dir.string(), reporter, stale);
+    if (!s.ok()) return fail(s);
+    return finish();
+  }
   if (!a.resume_checkpoint_id().empty()) {
     const std::string path =
         (job_dir / absl::StrCat("resume-step-", a.resume_step(), ".safetensors")).string();
@@ -376,20 +387,9 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
   }
 
   TrainingRun run(o, metrics_);
-  {
-    absl::MutexLock lock(&mu_);
-    if (stop_ || reregister_ || KeyOf(assignment_) != key) return finish();
-    run_ = &run;
-    run_key_ = key;
-    run_dataworkers_ = o.dataworkers;
-    SetAssignmentLocked(assignment_);  // dataworkers added since `a`
-  }
+  if (!StartRun(key, &run, o.dataworkers)) return finish();
   absl::StatusOr<TrainingResult> result = run.Run();
-  {
-    absl::MutexLock lock(&mu_);
-    run_ = nullptr;
-    run_dataworkers_.clear();
-  }
+  EndRun();
   if (!result.ok()) return fail(result.status());
   if (result->aborted) {
     LOG(INFO) << "run of job " << key.first << " generation " << key.second << " stopped at step "
@@ -402,6 +402,97 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
   LOG(INFO) << "run of job " << key.first << " generation " << key.second << " done at step "
             << result->end_step;
   finish();
+}
+
+bool CoordinatorSession::StartRun(const Key& key, RunControl* run,
+                                  const std::vector<std::string>& dataworkers) {
+  absl::MutexLock lock(&mu_);
+  if (stop_ || reregister_ || KeyOf(assignment_) != key) return false;
+  run_ = run;
+  run_key_ = key;
+  run_dataworkers_ = dataworkers;
+  SetAssignmentLocked(assignment_);  // dataworkers added since the run's options were made
+  return true;
+}
+
+void CoordinatorSession::EndRun() {
+  absl::MutexLock lock(&mu_);
+  run_ = nullptr;
+  run_dataworkers_.clear();
+}
+
+absl::Status CoordinatorSession::RunProbe(const v1::TrainerAssignment& a, const spec::JobSpec& spec,
+                                          const std::string& job_dir, ProgressReporter& reporter,
+                                          std::atomic<bool>& stale) {
+  const Key key = KeyOf(a);
+  ProbeRunOptions o;
+  o.spec = spec;
+  o.job_id = a.job_id();
+  o.generation = a.generation();
+  o.dataworkers.assign(a.dataworkers().begin(), a.dataworkers().end());
+  o.token = options_.token;
+  o.data_tls = options_.data_tls;
+  o.reconnect_deadline = options_.data_deadline;
+  o.log_every = options_.log_every;
+  o.on_progress = [&reporter](const StepReport& step) { reporter.Add(step); };
+  if (a.probe_checkpoint_id().empty()) {
+    o.checkpoint = spec.probe.checkpoint;
+  } else {
+    // A checkpoint id is "<job>/<step>".
+    const std::string& id = a.probe_checkpoint_id();
+    const size_t slash = id.rfind('/');
+    int64_t step = 0;
+    if (slash == std::string::npos || slash == 0 ||
+        !absl::SimpleAtoi(absl::string_view(id).substr(slash + 1), &step)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("probe checkpoint '", id, "': not a checkpoint id <job>/<step>"));
+    }
+    o.checkpoint = (std::filesystem::path(job_dir) /
+                    absl::StrCat("probe-", id.substr(0, slash), "-step-", step, ".safetensors"))
+                       .string();
+    TransferOptions t;
+    t.token = options_.token;
+    t.worker_id = worker_id();
+    t.retry_budget = options_.upload_budget;
+    t.max_backoff = options_.max_backoff;
+    t.cancelled = [this, key, &stale] { return stale || !Current(key); };
+    LOG(INFO) << "pulling checkpoint " << id << " into " << o.checkpoint;
+    absl::StatusOr<v1::Checkpoint> pulled =
+        PullCheckpoint(checkpoints_.get(), id.substr(0, slash), step, o.checkpoint, t);
+    if (!pulled.ok()) {
+      if (stale || !Current(key)) return absl::OkStatus();
+      return absl::Status(pulled.status().code(),
+                          absl::StrCat("probe checkpoint ", id, ": ", pulled.status().message()));
+    }
+  }
+
+  ProbeRun run(o, metrics_);
+  if (!StartRun(key, &run, o.dataworkers)) return absl::OkStatus();
+  absl::StatusOr<ProbeRunResult> result = run.Run();
+  EndRun();
+  if (stale || !Current(key)) return absl::OkStatus();
+  if (!result.ok()) return result.status();
+  if (result->aborted) {
+    LOG(INFO) << "probe run of job " << key.first << " generation " << key.second
+              << " stopped after " << result->batches << " batches";
+    return absl::OkStatus();
+  }
+  // The phases first, then the results (the job then succeeds).
+  if (!reporter.Flush(options_.upload_budget)) {
+    if (stale || reporter.stale()) return absl::OkStatus();
+    LOG(WARNING) << "job " << key.first << ": some progress reports were not accepted";
+  }
+  absl::Status s = reporter.ReportResults(result->batches, result->results, options_.upload_budget);
+  if (absl::IsFailedPrecondition(s)) {
+    LOG(WARNING) << "job " << key.first << " generation " << key.second
+                 << " is stale: its probe results were not taken (" << s.message() << ")";
+    stale = true;
+    return absl::OkStatus();
+  }
+  if (!s.ok()) return Annotate(s, "reporting the probe results");
+  LOG(INFO) << "probe run of job " << key.first << " generation " << key.second
+            << " done: results reported";
+  return absl::OkStatus();
 }
 
 absl::Status CoordinatorSession::Run() {

@@ -2,7 +2,8 @@
 // the assignment every answer carries, one (job, generation) at a time: rank 0 picks and reports
 // the c10d store address, the other ranks wait for it; the resume checkpoint is pulled and
 // checked; steps are reported (ProgressReporter) and rank 0 uploads each checkpoint before the
-// next step. An assignment that moves to another (job, generation) or to idle aborts the run (no
+// next step. A probe job's assignment (kind probe) runs a ProbeRun instead and reports its
+// results. An assignment that moves to another (job, generation) or to idle aborts the run (no
 // checkpoint); a heartbeat answered NOT_FOUND or FAILED_PRECONDITION drops the run and registers
 // again with a new incarnation; a run that fails by itself is reported as the job's failure.
 //
@@ -11,6 +12,7 @@
 #ifndef VJEPA_SERVICES_TRAINER_SERVICE_COORDINATOR_SESSION_H_
 #define VJEPA_SERVICES_TRAINER_SERVICE_COORDINATOR_SESSION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,12 +27,16 @@
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/tls.h"
+#include "common/spec/job_spec.h"
+#include "services/trainer/service/run_control.h"
 #include "services/trainer/service/trainer_metrics.h"
 #include "services/trainer/service/training_run.h"
 #include "vjepa/v1/checkpoint.grpc.pb.h"
 #include "vjepa/v1/worker.grpc.pb.h"
 
 namespace vjepa::trainer {
+
+class ProgressReporter;
 
 struct CoordinatorSessionOptions {
   std::string address;            // HOST:PORT of the coordinator
@@ -77,6 +83,15 @@ class CoordinatorSession {
   void SetAssignmentLocked(const v1::TrainerAssignment& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs one assignment to its end (done, failed, aborted).
   void RunAssignment(const v1::TrainerAssignment& a);
+  // A probe job's run (kind probe): the checkpoint pulled (or read from the spec's path),
+  // ProbeRun, the results reported until accepted. OK also when the run was taken away or its
+  // generation went stale (`stale`); an error is the job's failure.
+  absl::Status RunProbe(const v1::TrainerAssignment& a, const spec::JobSpec& spec,
+                        const std::string& job_dir, ProgressReporter& reporter,
+                        std::atomic<bool>& stale);
+  // Makes `run` the current run of `key` (false: the assignment moved away or Stop()).
+  bool StartRun(const Key& key, RunControl* run, const std::vector<std::string>& dataworkers);
+  void EndRun();
   // Waits until `ready` holds for the current assignment of `key` (true) or the assignment moved
   // away or Stop() (false).
   bool AwaitAssignment(const Key& key,
@@ -108,7 +123,7 @@ class CoordinatorSession {
   // Rank 0's store address to report with the heartbeats, for (job, generation) `store_key_`.
   Key store_key_ ABSL_GUARDED_BY(mu_);
   std::string store_address_ ABSL_GUARDED_BY(mu_);
-  TrainingRun* run_ ABSL_GUARDED_BY(mu_) = nullptr;
+  RunControl* run_ ABSL_GUARDED_BY(mu_) = nullptr;
   Key run_key_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> run_dataworkers_ ABSL_GUARDED_BY(mu_);
 };

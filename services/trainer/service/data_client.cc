@@ -62,9 +62,15 @@ absl::StatusOr<std::unique_ptr<DataClient>> DataClient::Create(DataClientOptions
         "data client: the reorder buffer needs at least 1 batch, got ", options.reorder_batches));
   }
   if (options.batch_size < 1 || options.num_tokens < 1 || options.token_bytes < 1 ||
-      options.mask_configs < 1) {
+      (!options.probe && options.mask_configs < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data client: batch size, num_tokens, token_bytes and mask configs must be >= 1, got ",
+        options.batch_size, ", ", options.num_tokens, ", ", options.token_bytes, ", ",
+        options.mask_configs));
+  }
+  if (options.probe && (options.segments < 1 || options.views < 1 || options.mask_configs != 0)) {
     return absl::InvalidArgumentError(
-        "data client: batch size, num_tokens, token_bytes and mask configs must be >= 1");
+        "data client: probe batches need segments and views >= 1 and no mask configs");
   }
   if (options.initial_backoff <= absl::ZeroDuration() ||
       options.max_backoff < options.initial_backoff) {
@@ -206,7 +212,13 @@ absl::Status DataClient::CheckHeader(const v1::BatchHeader& h, const std::string
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": ", field, " ", got, ", the model takes ", want));
   };
-  if (h.batch_size() != options_.batch_size) {
+  if (options_.probe) {
+    if (h.batch_size() < 1 || h.batch_size() > options_.batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": batch_size ", h.batch_size(),
+                                                     ", probe batches hold 1 to ",
+                                                     options_.batch_size, " samples"));
+    }
+  } else if (h.batch_size() != options_.batch_size) {
     return mismatch("batch_size", h.batch_size(), options_.batch_size);
   }
   if (h.num_tokens() != options_.num_tokens) {
@@ -218,10 +230,29 @@ absl::Status DataClient::CheckHeader(const v1::BatchHeader& h, const std::string
   if (h.masks_size() != options_.mask_configs) {
     return mismatch("mask configs", h.masks_size(), options_.mask_configs);
   }
-  if (std::max(1, h.segments()) != 1 || std::max(1, h.views()) != 1) {
+  if (!options_.probe) {
+    if (std::max(1, h.segments()) != 1 || std::max(1, h.views()) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", h.segments(), " segments x ",
+                                                     h.views(),
+                                                     " views per sample, pretraining takes 1 x 1"));
+    }
+    return absl::OkStatus();
+  }
+  if (std::max(1, h.segments()) != options_.segments || std::max(1, h.views()) != options_.views) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", h.segments(), " segments x ",
-                                                   h.views(),
-                                                   " views per sample, pretraining takes 1 x 1"));
+                                                   h.views(), " views per sample, the probe takes ",
+                                                   options_.segments, " x ", options_.views));
+  }
+  if (h.labels_size() != h.batch_size()) {
+    return mismatch("labels", h.labels_size(), h.batch_size());
+  }
+  if (h.total_batches() <= h.global_index()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": total_batches ", h.total_batches(),
+                                                   ", a probe batch needs more than g"));
+  }
+  if (h.split() != "train" && h.split() != "val") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": split '", h.split(), "', a probe batch is 'train' or 'val'"));
   }
   return absl::OkStatus();
 }
@@ -324,15 +355,16 @@ DataClient::StreamEnd DataClient::ReadStream(int slot, const std::string& addres
       if (!wanted) ++stats_.duplicates;
     }
     // The one copy: each clip's bytes into its row of the batch tensor.
+    const int clips = options_.probe ? header.batch_size() * options_.segments * options_.views
+                                     : header.batch_size();
     torch::Tensor tokens;
     uint8_t* dst = nullptr;
     if (wanted) {
-      tokens = torch::empty({header.batch_size(), options_.num_tokens, options_.token_bytes},
-                            torch::kUInt8);
+      tokens = torch::empty({clips, options_.num_tokens, options_.token_bytes}, torch::kUInt8);
       dst = tokens.data_ptr<uint8_t>();
     }
     bool whole = true;
-    for (int i = 0; i < header.batch_size(); ++i) {
+    for (int i = 0; i < clips; ++i) {
       if (!reader->Read(&message)) {
         whole = false;
         end.status = absl::UnavailableError(absl::StrCat(
@@ -360,7 +392,7 @@ DataClient::StreamEnd DataClient::ReadStream(int slot, const std::string& addres
     end.progress = true;
     {
       absl::MutexLock lock(&mu_);
-      stats_.bytes += clip_bytes * header.batch_size();
+      stats_.bytes += clip_bytes * clips;
     }
     if (!wanted) continue;
     absl::StatusOr<StepBatch> batch = MakeBatch(std::move(header), std::move(tokens), address);

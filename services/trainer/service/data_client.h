@@ -52,10 +52,17 @@ struct DataClientOptions {
   int streams = 0;          // slots read at once; 0: one per address
 
   // What the model takes; a header that differs is an error naming the field.
-  int batch_size = 0;       // B
+  int batch_size = 0;       // B (probe batches: at most B)
   int64_t num_tokens = 0;   // N
   int64_t token_bytes = 0;  // P
-  int mask_configs = 0;
+  int mask_configs = 0;     // pretrain batches: >= 1
+
+  // Probe batches (a probe job): B' <= B samples (the last batch of a split may be smaller),
+  // B'·segments·views clips in (sample, segment, view) order, B' labels, no masks, a split and
+  // total_batches > 0 in the header.
+  bool probe = false;
+  int segments = 1;
+  int views = 1;
 
   // Reconnecting: the wait before reopening a broken stream doubles from `initial_backoff` up to
   // `max_backoff`; a slot whose streams keep failing for `reconnect_deadline` without bringing a
@@ -70,9 +77,11 @@ struct DataClientOptions {
 struct StepBatch {
   int64_t step = 0;
   int64_t global_index = 0;  // g = step·M + r
-  jepa::Batch batch;         // tokens uint8 [B, N, P], masks int64 [B, L] per mask config
-  v1::BatchHeader header;    // as received, without the packed masks
-  std::string source;        // the dataworker it came from
+  // tokens uint8 [B, N, P], masks int64 [B, L] per mask config; probe batches: tokens
+  // [B·segments·views, N, P], no masks, the labels in the header.
+  jepa::Batch batch;
+  v1::BatchHeader header;  // as received, without the packed masks
+  std::string source;      // the dataworker it came from
 };
 
 struct DataClientStats {

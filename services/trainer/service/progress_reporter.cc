@@ -55,7 +55,7 @@ v1::ReportProgressRequest ProgressReporter::MakeReportLocked(size_t* count) cons
   double seconds = 0;
   double clips = 0;
   for (const StepReport& s : queued_) {
-    req.add_delivered(s.global_index);
+    if (s.global_index >= 0) req.add_delivered(s.global_index);
     wait += s.data_wait_seconds;
     seconds += s.step_seconds;
     clips += s.clips_per_second * s.step_seconds;
@@ -64,6 +64,8 @@ v1::ReportProgressRequest ProgressReporter::MakeReportLocked(size_t* count) cons
   req.set_step(last.step);
   req.set_loss(last.loss);
   req.set_lr(last.lr);
+  req.set_target_feature_std(last.target_feature_std);
+  req.set_phase(last.phase);
   if (seconds > 0) {
     req.set_clips_per_second(clips / seconds);
     req.set_data_wait_fraction(std::min(1.0, wait / seconds));
@@ -136,6 +138,31 @@ absl::Status ProgressReporter::ReportFailure(const std::string& message, absl::D
   req.set_generation(options_.generation);
   req.set_rank(options_.rank);
   req.set_failure(message);
+  return SendNow(req, budget);
+}
+
+absl::Status ProgressReporter::ReportResults(int64_t step,
+                                             const std::vector<v1::ProbeResult>& results,
+                                             absl::Duration budget) {
+  v1::ReportProgressRequest req;
+  req.set_worker_id(options_.worker_id);
+  req.set_job_id(options_.job_id);
+  req.set_generation(options_.generation);
+  req.set_rank(options_.rank);
+  req.set_step(step);
+  req.set_phase("eval");
+  for (const v1::ProbeResult& r : results) *req.add_probe_results() = r;
+  absl::Status s = SendNow(req, budget);
+  const char* result = s.ok()                          ? "ok"
+                       : absl::IsFailedPrecondition(s) ? "stale"
+                       : absl::IsUnavailable(s)        ? "unavailable"
+                                                       : "error";
+  metrics_->progress_reports.Add({{"result", result}}).Increment();
+  return s;
+}
+
+absl::Status ProgressReporter::SendNow(const v1::ReportProgressRequest& req,
+                                       absl::Duration budget) {
   const absl::Time deadline = absl::Now() + budget;
   absl::Duration backoff = options_.initial_backoff;
   while (true) {

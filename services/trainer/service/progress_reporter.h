@@ -2,8 +2,10 @@
 // the training loop queues each step (Add) and never waits; a background thread sends what is
 // queued as one report (the delivered g's since the last accepted report, the last step's loss
 // and lr, the window's clips/s, data-wait fraction and mean step seconds), retrying UNAVAILABLE
-// with backoff so that no delivered id is lost. FAILED_PRECONDITION (a stale generation) calls
-// `on_stale` and ends the reporting; other refusals are logged and the report dropped.
+// with backoff so that no delivered id is lost. Probe runs queue their phases too (a step without
+// a batch: global_index < 0) and send their results once, at the end (ReportResults).
+// FAILED_PRECONDITION (a stale generation) calls `on_stale` and ends the reporting; other refusals
+// are logged and the report dropped.
 //
 // Threads: one sender thread, owned here (constructor / Stop). Every method is thread-safe.
 #ifndef VJEPA_SERVICES_TRAINER_SERVICE_PROGRESS_REPORTER_H_
@@ -50,6 +52,10 @@ class ProgressReporter {
   bool Flush(absl::Duration timeout);
   // Sends a failure report now, retrying UNAVAILABLE for up to `budget`.
   absl::Status ReportFailure(const std::string& message, absl::Duration budget);
+  // Probe jobs: sends the final report (step, phase "eval", the results) now, retrying
+  // UNAVAILABLE for up to `budget`; FAILED_PRECONDITION: the generation is stale.
+  absl::Status ReportResults(int64_t step, const std::vector<v1::ProbeResult>& results,
+                             absl::Duration budget);
   // Ends the sender thread (what is still queued is not sent). Idempotent.
   void Stop();
 
@@ -57,6 +63,9 @@ class ProgressReporter {
 
  private:
   void SendLoop();
+  // Sends `req` until it is answered with anything but UNAVAILABLE or DEADLINE_EXCEEDED or
+  // `budget` is spent.
+  absl::Status SendNow(const v1::ReportProgressRequest& req, absl::Duration budget);
   // The report of everything queued; `*count` the steps it covers.
   v1::ReportProgressRequest MakeReportLocked(size_t* count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

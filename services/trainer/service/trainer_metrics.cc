@@ -33,6 +33,18 @@ TrainerMetrics::TrainerMetrics(metrics::Registry& r)
       steps(metrics::AddCounter(r, "vjepa_trainer_steps_total", "Steps done by this process")
                 .Add({})),
       step(Gauge(r, "vjepa_trainer_step", "Optimizer updates done (the data position)")),
+      target_feature_std(Gauge(r, "vjepa_trainer_target_feature_std",
+                               "Collapse indicator of the last step: per-channel standard "
+                               "deviation of the target features, averaged over channels")),
+      probe_batches(metrics::AddCounter(r, "vjepa_trainer_probe_batches_total",
+                                        "Probe jobs: batches run through the frozen encoder")
+                        .Add({})),
+      probe_steps(metrics::AddCounter(r, "vjepa_trainer_probe_steps_total",
+                                      "Probe jobs: probe updates, every pooling")
+                      .Add({})),
+      probe_top1(metrics::AddGauge(r, "vjepa_trainer_probe_top1",
+                                   "Probe jobs: top-1 accuracy (fraction) of the last evaluation, "
+                                   "by pooling")),
       generation(Gauge(r, "vjepa_trainer_generation",
                        "Job generation of the current assignment (coordinator mode)")),
       progress_reports(metrics::AddCounter(r, "vjepa_trainer_progress_reports_total",

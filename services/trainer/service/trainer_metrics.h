@@ -21,6 +21,11 @@ struct TrainerMetrics {
   prometheus::Gauge& ema_momentum;
   prometheus::Counter& steps;
   prometheus::Gauge& step;
+  prometheus::Gauge& target_feature_std;  // the collapse indicator of the last step
+  // Probe jobs.
+  prometheus::Counter& probe_batches;                 // batches run through the frozen encoder
+  prometheus::Counter& probe_steps;                   // probe updates (every pooling)
+  prometheus::Family<prometheus::Gauge>& probe_top1;  // label pooling: the last evaluation
   // Coordinator mode.
   prometheus::Gauge& generation;
   prometheus::Family<prometheus::Counter>& progress_reports;    // label result

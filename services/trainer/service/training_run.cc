@@ -270,13 +270,17 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   };
 
   absl::Status failure;
+  // The untrained weights of this seed, for a probe of the starting point.
+  if (spec.checkpoint.initial && trainer->updates() == 0 && result.last_checkpoint.empty()) {
+    if (absl::Status s = save(); !s.ok()) failure = s;
+  }
   const int64_t every =
       options_.checkpoint_every >= 0 ? options_.checkpoint_every : spec.checkpoint.every_steps;
   const int log_every = std::max(1, options_.log_every);
   double window_start = Now();
   double window_wait = 0;
   int64_t window_clips = 0;
-  while (trainer->updates() < steps) {
+  while (failure.ok() && trainer->updates() < steps) {
     if (stop_) {
       result.stopped = true;
       break;
@@ -322,6 +326,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       report.loss = stats->loss;
       report.lr = stats->lr;
       report.step_seconds = t1 - t0;
+      report.target_feature_std = stats->target_feature_std;
       report.data_wait_seconds = waited;
       report.clips_per_second =
           static_cast<double>(batch->batch.tokens.size(0)) / std::max(t1 - t0, 1e-9);
@@ -334,6 +339,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     metrics_.ema_momentum.Set(stats->momentum);
     metrics_.encoder_grad_norm.Set(stats->encoder_grad_norm);
     metrics_.predictor_grad_norm.Set(stats->predictor_grad_norm);
+    metrics_.target_feature_std.Set(stats->target_feature_std);
     metrics_.steps.Increment();
     metrics_.step.Set(static_cast<double>(stats->update));
     window_wait += waited;
@@ -344,8 +350,8 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       const double clips_per_s = static_cast<double>(window_clips) / span;
       metrics_.clips_per_second.Set(clips_per_s);
       LOG(INFO) << "step " << step << "/" << steps << " loss " << Num(stats->loss) << " lr "
-                << Num(stats->lr) << " clips/s " << Num(clips_per_s) << " data_wait "
-                << Num(window_wait / span);
+                << Num(stats->lr) << " target_std " << Num(stats->target_feature_std) << " clips/s "
+                << Num(clips_per_s) << " data_wait " << Num(window_wait / span);
       window_start = t1;
       window_wait = 0;
       window_clips = 0;

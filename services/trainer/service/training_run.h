@@ -3,7 +3,9 @@
 // mode: from the assignment (CoordinatorSession), with a checkpoint to resume from, callbacks
 // that report each step and upload each checkpoint. Steps run from the data position (0, the
 // newest checkpoint's step on --resume, or the resume checkpoint's) to `steps`; rank 0 writes a
-// checkpoint every `checkpoint_every` (default spec.checkpoint.every_steps) steps and at the end.
+// checkpoint every `checkpoint_every` (default spec.checkpoint.every_steps) steps and at the end;
+// with spec.checkpoint.initial a run that starts at step 0 first writes the initial weights as
+// the step-0 checkpoint.
 //
 // Threads: Run() runs on the caller's thread and owns the data client's readers; RequestStop(),
 // Abort() and AddDataworker() may be called from any thread (e.g. a signal thread). The
@@ -27,6 +29,7 @@
 #include "common/rpc/tls.h"
 #include "common/spec/job_spec.h"
 #include "services/trainer/service/data_client.h"
+#include "services/trainer/service/run_control.h"
 #include "services/trainer/service/trainer_metrics.h"
 
 namespace vjepa::trainer {
@@ -40,6 +43,9 @@ struct StepReport {
   double clips_per_second = 0;  // this step's clips over its wall time
   double data_wait_seconds = 0;
   double step_seconds = 0;
+  double target_feature_std = 0;  // the collapse indicator (jepa::StepStats)
+  // Probe runs: what the run is doing ("features", "probe"); global_index < 0: no batch consumed.
+  std::string phase;
 };
 
 struct TrainingRunOptions {
@@ -90,12 +96,12 @@ std::string CheckpointPath(const std::string& dir, int64_t step);
 // The newest step-<S>.safetensors in `dir` (by S); NOT_FOUND when there is none.
 absl::StatusOr<std::string> NewestCheckpoint(const std::string& dir);
 
-class TrainingRun {
+class TrainingRun : public RunControl {
  public:
   explicit TrainingRun(TrainingRunOptions options, std::shared_ptr<metrics::Registry> registry);
   // Records into `metrics` (which must outlive the run), shared by the runs of one process.
   TrainingRun(TrainingRunOptions options, TrainerMetrics* metrics);
-  ~TrainingRun();
+  ~TrainingRun() override;
 
   // Builds the model (restoring the checkpoint on resume), joins the c10d group and trains.
   // Errors name the cause: the spec, the checkpoint, the group, the data, the step.
@@ -103,9 +109,9 @@ class TrainingRun {
   // Ends the run after the current step (a wait for data is cancelled). Idempotent.
   void RequestStop();
   // Ends the run like RequestStop() but without a final checkpoint (the run was taken away).
-  void Abort();
+  void Abort() override;
   // Reads the batches of this dataworker too (DataClient::AddAddress).
-  void AddDataworker(const std::string& address);
+  void AddDataworker(const std::string& address) override;
 
  private:
   const TrainingRunOptions options_;

@@ -152,6 +152,13 @@ core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
     torch::NoGradGuard no_grad;
     if (config_.target == Target::kFeatures) {
       targets = target_->forward(tokens);
+      std::vector<torch::Tensor> picked;
+      for (const MaskIndices& m : batch.masks) {
+        picked.push_back(
+            model::GatherTokens(targets, m.target.to(device_)).reshape({-1, targets.size(-1)}));
+      }
+      stats.target_feature_std =
+          torch::cat(picked, 0).var(0, /*unbiased=*/false).sqrt().mean().item<double>();
       targets = torch::nn::functional::layer_norm(
           targets, torch::nn::functional::LayerNormFuncOptions({targets.size(-1)}).eps(1e-5));
     } else {

@@ -54,6 +54,10 @@ struct StepStats {
   std::vector<double> loss_per_mask;
   double lr = 0, wd = 0, momentum = 0;
   double encoder_grad_norm = 0, predictor_grad_norm = 0;  // 0 before clipping starts
+  // The collapse indicator (feature target only, else 0): the target encoder's output at the
+  // target tokens of every mask config, before the loss's layer norm; its standard deviation over
+  // all those tokens of the batch per channel, averaged over the channels.
+  double target_feature_std = 0;
   // Where the time went, in seconds.
   double target_s = 0, context_s = 0, predictor_s = 0, backward_s = 0, optimizer_s = 0;
 };

@@ -104,6 +104,27 @@ TEST_F(TrainerTest, TheTargetEncoderIsAnExactEmaOfTheEncoder) {
   }
 }
 
+TEST_F(TrainerTest, TargetFeatureStdIsTheChannelStdOfTheTargetTokens) {
+  auto t = Make();
+  const Batch b = MakeBatch(t->config().vit, 4, 0);
+  // Before the step (the step moves the target encoder): its output at every mask config's
+  // target tokens, no layer norm; std per channel over those tokens, mean over channels.
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor features = t->target_encoder()->forward(b.tokens);
+    std::vector<torch::Tensor> picked;
+    for (const MaskIndices& m : b.masks) {
+      picked.push_back(model::GatherTokens(features, m.target).reshape({-1, features.size(-1)}));
+    }
+    expected = torch::cat(picked, 0).std(0, /*unbiased=*/false).mean();
+  }
+  auto stats = t->Step(b);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_GT(stats->target_feature_std, 0.0);
+  EXPECT_NEAR(stats->target_feature_std, expected.item<double>(), 1e-5);
+}
+
 TEST_F(TrainerTest, OverfitsOneBatch) {
   auto t = Make();
   Batch b = MakeBatch(t->config().vit, 4, 1);
