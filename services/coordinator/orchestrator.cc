@@ -1110,9 +1110,11 @@ absl::Status Orchestrator::FinishProbeLocked(const v1::Worker& worker,
     absl::StatusOr<v1::Job> running = jobs_->Transition(job_id, v1::RUNNING, "state", "probing");
     if (running.ok()) run.job = *running;
   }
-  absl::StatusOr<v1::Job> done =
-      jobs_->Transition(job_id, v1::SUCCEEDED, "probe", absl::StrJoin(parts, "; "),
-                        [&](v1::Job* j) { j->set_step(run.ledger->shape().steps); });
+  absl::StatusOr<v1::Job> done = jobs_->Transition(job_id, v1::SUCCEEDED, "probe",
+                                                   absl::StrJoin(parts, "; "), [&](v1::Job* j) {
+                                                     j->set_step(run.ledger->shape().steps);
+                                                     j->set_total_steps(run.ledger->shape().steps);
+                                                   });
   if (!done.ok()) return done.status();
   LOG(INFO) << "job " << job_id << " SUCCEEDED (trainer " << worker.name()
             << "): " << absl::StrJoin(parts, "; ");
