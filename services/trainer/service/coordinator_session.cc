@@ -21,15 +21,12 @@
 #include "services/trainer/service/checkpoint_transfer.h"
 #include "services/trainer/service/probe_run.h"
 #include "services/trainer/service/progress_reporter.h"
+#include "services/trainer/service/run_util.h"
 
 namespace vjepa::trainer {
 namespace {
 
 // Registration errors that retrying cannot fix.
-absl::Status Annotate(const absl::Status& s, const std::string& what) {
-  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-}
-
 bool Permanent(const absl::Status& s) {
   return absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s) || absl::IsInvalidArgument(s);
 }

@@ -17,29 +17,11 @@
 #include "services/trainer/model/vit.h"
 #include "services/trainer/probe/probe_classifier.h"
 #include "services/trainer/probe/probe_trainer.h"
+#include "services/trainer/service/run_util.h"
 #include "services/trainer/vjepa/checkpointing.h"
 
 namespace vjepa::trainer {
 namespace {
-
-absl::Status ToAbsl(const core::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(static_cast<int>(s.code())), s.message());
-}
-
-absl::Status Annotate(const absl::Status& s, const std::string& what) {
-  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-}
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
-  return buf;
-}
 
 // The cached features of one split: per view, one [B, segments·N, D] chunk per batch.
 struct SplitFeatures {
@@ -226,7 +208,7 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
   {
     torch::NoGradGuard no_grad;
     while (!abort_ && (total < 0 || result.batches < total)) {
-      const double t0 = Now();
+      const double t0 = NowSeconds();
       const double wait0 = (*client)->data_wait_seconds();
       absl::StatusOr<StepBatch> batch = (*client)->Next();
       const double waited = (*client)->data_wait_seconds() - wait0;
@@ -274,7 +256,7 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
       split.samples += b;
       ++result.batches;
       metrics_.probe_batches.Increment();
-      const double t1 = Now();
+      const double t1 = NowSeconds();
       if (options_.on_progress) {
         StepReport report;
         report.step = result.batches;

@@ -45,12 +45,17 @@ bool ProgressReporter::Flush(absl::Duration timeout) {
   return queued_.empty() && !sending_ && !stale_;
 }
 
-v1::ReportProgressRequest ProgressReporter::MakeReportLocked(size_t* count) const {
+v1::ReportProgressRequest ProgressReporter::BaseRequest() const {
   v1::ReportProgressRequest req;
   req.set_worker_id(options_.worker_id);
   req.set_job_id(options_.job_id);
   req.set_generation(options_.generation);
   req.set_rank(options_.rank);
+  return req;
+}
+
+v1::ReportProgressRequest ProgressReporter::MakeReportLocked(size_t* count) const {
+  v1::ReportProgressRequest req = BaseRequest();
   double wait = 0;
   double seconds = 0;
   double clips = 0;
@@ -132,11 +137,7 @@ void ProgressReporter::SendLoop() {
 }
 
 absl::Status ProgressReporter::ReportFailure(const std::string& message, absl::Duration budget) {
-  v1::ReportProgressRequest req;
-  req.set_worker_id(options_.worker_id);
-  req.set_job_id(options_.job_id);
-  req.set_generation(options_.generation);
-  req.set_rank(options_.rank);
+  v1::ReportProgressRequest req = BaseRequest();
   req.set_failure(message);
   return SendNow(req, budget);
 }
@@ -144,11 +145,7 @@ absl::Status ProgressReporter::ReportFailure(const std::string& message, absl::D
 absl::Status ProgressReporter::ReportResults(int64_t step,
                                              const std::vector<v1::ProbeResult>& results,
                                              absl::Duration budget) {
-  v1::ReportProgressRequest req;
-  req.set_worker_id(options_.worker_id);
-  req.set_job_id(options_.job_id);
-  req.set_generation(options_.generation);
-  req.set_rank(options_.rank);
+  v1::ReportProgressRequest req = BaseRequest();
   req.set_step(step);
   req.set_phase("eval");
   for (const v1::ProbeResult& r : results) *req.add_probe_results() = r;

@@ -66,6 +66,8 @@ class ProgressReporter {
   // Sends `req` until it is answered with anything but UNAVAILABLE or DEADLINE_EXCEEDED or
   // `budget` is spent.
   absl::Status SendNow(const v1::ReportProgressRequest& req, absl::Duration budget);
+  // A report of this job, generation and rank, with nothing else set.
+  v1::ReportProgressRequest BaseRequest() const;
   // The report of everything queued; `*count` the steps it covers.
   v1::ReportProgressRequest MakeReportLocked(size_t* count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -17,31 +17,13 @@
 #include "glog/logging.h"
 #include "services/trainer/checkpoint/checkpoint.h"
 #include "services/trainer/service/distributed.h"
+#include "services/trainer/service/run_util.h"
 #include "services/trainer/service/trainer_config.h"
 #include "services/trainer/vjepa/checkpointing.h"
 #include "services/trainer/vjepa/trainer.h"
 
 namespace vjepa::trainer {
 namespace {
-
-absl::Status ToAbsl(const core::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(static_cast<int>(s.code())), s.message());
-}
-
-absl::Status Annotate(const absl::Status& s, const std::string& what) {
-  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-}
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
-  return buf;
-}
 
 // A JSON string literal.
 std::string JsonString(const std::string& s) {
@@ -277,7 +259,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   const int64_t every =
       options_.checkpoint_every >= 0 ? options_.checkpoint_every : spec.checkpoint.every_steps;
   const int log_every = std::max(1, options_.log_every);
-  double window_start = Now();
+  double window_start = NowSeconds();
   double window_wait = 0;
   int64_t window_clips = 0;
   while (failure.ok() && trainer->updates() < steps) {
@@ -285,7 +267,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       result.stopped = true;
       break;
     }
-    const double t0 = Now();
+    const double t0 = NowSeconds();
     const double wait0 = (*client)->data_wait_seconds();
     absl::StatusOr<StepBatch> batch = (*client)->Next();
     const double waited = (*client)->data_wait_seconds() - wait0;
@@ -308,7 +290,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
           absl::StrCat("step ", stats->update, ": the loss is not finite (", stats->loss, ")"));
       break;
     }
-    const double t1 = Now();
+    const double t1 = NowSeconds();
     if (batch_log.is_open()) {
       // One write per line (the file is opened for appending): processes may share it.
       const std::string line = absl::StrCat(
