@@ -16,9 +16,9 @@
 #  7. the table of top-1 accuracies on probe-test, rows `pretrained` and `random`, as the last
 #     output. Everything it started is stopped on exit.
 #
-# Environment (the defaults are the demo; tests/probe_margin_test.sh and bench/probe/margin.sh
-# run smaller versions):
-#   VJEPA_DEMO_DIR          cluster files, logs, checkpoints, results.json (default: a temp dir)
+# Environment (the defaults are the demo; bench/probe/margin.sh runs a smaller version):
+#   VJEPA_DEMO_DIR          cluster files, logs, checkpoints, results.jsonl (one line per probe
+#                           job) (default: a temp dir)
 #   VJEPA_DEMO_DATA         the dataset folder (default ~/.cache/vjepa-train/motion-<data seed>)
 #   VJEPA_DEMO_DATA_SEED    seed of the dataset (default 0)
 #   VJEPA_DEMO_DATA_ARGS    extra arguments of make_motion_dataset.py (e.g. "--pretrain 32")
