@@ -99,18 +99,10 @@ ProbeRun::~ProbeRun() = default;
 
 void ProbeRun::Abort() {
   abort_ = true;
-  absl::MutexLock lock(&mu_);
-  if (client_ != nullptr) client_->Stop();
+  data_.Stop();
 }
 
-void ProbeRun::AddDataworker(const std::string& address) {
-  absl::MutexLock lock(&mu_);
-  if (client_ != nullptr) {
-    client_->AddAddress(address);
-  } else {
-    added_.push_back(address);
-  }
-}
+void ProbeRun::AddDataworker(const std::string& address) { data_.AddAddress(address); }
 
 absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
   const spec::JobSpec& spec = options_.spec;
@@ -191,12 +183,7 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
   absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(d);
   if (!client.ok()) return Annotate(client.status(), "data client");
   if (absl::Status s = (*client)->Start(); !s.ok()) return Annotate(s, "data client");
-  {
-    absl::MutexLock lock(&mu_);
-    client_ = client->get();
-    for (const std::string& address : added_) client_->AddAddress(address);
-    added_.clear();
-  }
+  data_.Set(client->get());
   if (abort_) (*client)->Stop();
 
   ProbeRunResult result;
@@ -274,10 +261,7 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
       }
     }
   }
-  {
-    absl::MutexLock lock(&mu_);
-    client_ = nullptr;
-  }
+  data_.Set(nullptr);
   (*client)->Stop();
   if (abort_) {
     result.aborted = true;

@@ -68,9 +68,7 @@ class ProbeRun : public RunControl {
   const ProbeRunOptions options_;
   TrainerMetrics& metrics_;
   std::atomic<bool> abort_{false};
-  absl::Mutex mu_;
-  DataClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;    // while Run() reads data
-  std::vector<std::string> added_ ABSL_GUARDED_BY(mu_);  // AddDataworker before the client
+  DataClientSlot data_;  // while Run() reads data
 };
 
 }  // namespace vjepa::trainer

@@ -4,6 +4,11 @@
 #define VJEPA_SERVICES_TRAINER_SERVICE_RUN_CONTROL_H_
 
 #include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/trainer/service/data_client.h"
 
 namespace vjepa::trainer {
 
@@ -14,6 +19,37 @@ class RunControl {
   virtual void Abort() = 0;
   // Reads the batches of this dataworker too.
   virtual void AddDataworker(const std::string& address) = 0;
+};
+
+// A run's data client as other threads reach it: dataworkers added before the client exists are
+// kept and handed to it when it is set; Stop() reaches it while it is set.
+class DataClientSlot {
+ public:
+  // `client` (not owned) from now on; null: none any more.
+  void Set(DataClient* client) {
+    absl::MutexLock lock(&mu_);
+    client_ = client;
+    if (client_ == nullptr) return;
+    for (const std::string& address : added_) client_->AddAddress(address);
+    added_.clear();
+  }
+  void AddAddress(const std::string& address) {
+    absl::MutexLock lock(&mu_);
+    if (client_ != nullptr) {
+      client_->AddAddress(address);
+    } else {
+      added_.push_back(address);
+    }
+  }
+  void Stop() {
+    absl::MutexLock lock(&mu_);
+    if (client_ != nullptr) client_->Stop();
+  }
+
+ private:
+  absl::Mutex mu_;
+  DataClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::string> added_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace vjepa::trainer

@@ -90,8 +90,7 @@ TrainingRun::~TrainingRun() = default;
 
 void TrainingRun::RequestStop() {
   stop_ = true;
-  absl::MutexLock lock(&mu_);
-  if (client_ != nullptr) client_->Stop();
+  data_.Stop();
 }
 
 void TrainingRun::Abort() {
@@ -99,14 +98,7 @@ void TrainingRun::Abort() {
   RequestStop();
 }
 
-void TrainingRun::AddDataworker(const std::string& address) {
-  absl::MutexLock lock(&mu_);
-  if (client_ != nullptr) {
-    client_->AddAddress(address);
-  } else {
-    added_.push_back(address);
-  }
-}
+void TrainingRun::AddDataworker(const std::string& address) { data_.AddAddress(address); }
 
 absl::StatusOr<TrainingResult> TrainingRun::Run() {
   const spec::JobSpec& spec = options_.spec;
@@ -217,12 +209,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(d);
   if (!client.ok()) return Annotate(client.status(), "data client");
   if (absl::Status s = (*client)->Start(); !s.ok()) return Annotate(s, "data client");
-  {
-    absl::MutexLock lock(&mu_);
-    client_ = client->get();
-    for (const std::string& address : added_) client_->AddAddress(address);
-    added_.clear();
-  }
+  data_.Set(client->get());
   if (stop_) (*client)->Stop();
 
   jepa::CheckpointInfo info;
@@ -331,9 +318,10 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       const double span = std::max(t1 - window_start, 1e-9);
       const double clips_per_s = static_cast<double>(window_clips) / span;
       metrics_.clips_per_second.Set(clips_per_s);
+      // New fields go at the end: the start of the line is read by scripts and tests.
       LOG(INFO) << "step " << step << "/" << steps << " loss " << Num(stats->loss) << " lr "
-                << Num(stats->lr) << " target_std " << Num(stats->target_feature_std) << " clips/s "
-                << Num(clips_per_s) << " data_wait " << Num(window_wait / span);
+                << Num(stats->lr) << " clips/s " << Num(clips_per_s) << " data_wait "
+                << Num(window_wait / span) << " target_std " << Num(stats->target_feature_std);
       window_start = t1;
       window_wait = 0;
       window_clips = 0;
@@ -345,10 +333,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       }
     }
   }
-  {
-    absl::MutexLock lock(&mu_);
-    client_ = nullptr;
-  }
+  data_.Set(nullptr);
   (*client)->Stop();
   result.end_step = trainer->updates();
   result.aborted = abort_;

@@ -120,9 +120,7 @@ class TrainingRun : public RunControl {
   TrainerMetrics& metrics_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> abort_{false};
-  absl::Mutex mu_;
-  DataClient* client_ ABSL_GUARDED_BY(mu_) = nullptr;    // while Run() reads data
-  std::vector<std::string> added_ ABSL_GUARDED_BY(mu_);  // AddDataworker before the client
+  DataClientSlot data_;  // while Run() reads data
 };
 
 }  // namespace vjepa::trainer
