@@ -28,6 +28,23 @@ int IndexOf(const google::protobuf::RepeatedPtrField<std::string>& ids, const st
   return -1;
 }
 
+// The mean of `value` over the workers `ids` that are known and have a value above 0; 0 when none
+// has.
+double MeanOverWorkers(const WorkerRegistry& workers,
+                       const google::protobuf::RepeatedPtrField<std::string>& ids,
+                       double (*value)(const v1::Worker&)) {
+  double sum = 0;
+  int counted = 0;
+  for (const std::string& id : ids) {
+    std::optional<v1::Worker> w = workers.Get(id);
+    if (w.has_value() && value(*w) > 0) {
+      sum += value(*w);
+      ++counted;
+    }
+  }
+  return counted ? sum / counted : 0;
+}
+
 std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& ids) {
   return std::vector<std::string>(ids.begin(), ids.end());
 }
@@ -475,16 +492,10 @@ void Orchestrator::Tick() {
   double desired = 0;
   for (auto& [id, run] : runs_) {
     RefreshSignalsLocked(id, run);
-    double cores_per_worker = 0;
-    int counted = 0;
-    for (const std::string& d : run.rt.dataworkers()) {
-      std::optional<v1::Worker> w = workers_->Get(d);
-      if (w.has_value() && w->cpus() > 0) {
-        cores_per_worker += w->cpus();
-        ++counted;
-      }
-    }
-    cores_per_worker = counted ? cores_per_worker / counted : 1;
+    double cores_per_worker =
+        MeanOverWorkers(*workers_, run.rt.dataworkers(),
+                        [](const v1::Worker& w) { return static_cast<double>(w.cpus()); });
+    if (cores_per_worker == 0) cores_per_worker = 1;
     const double measured = std::ceil(run.rt.dataworker_cores_needed() / cores_per_worker);
     desired += std::max(static_cast<double>(run.spec.resources.dataworkers), measured);
   }
@@ -1133,19 +1144,14 @@ void Orchestrator::RefreshSignalsLocked(const std::string& job_id, JobRun& run) 
     clips += s.clips_per_second;
     ++fresh;
   }
-  double rate = 0;
-  int rated = 0;
-  for (const std::string& d : run.rt.dataworkers()) {
-    std::optional<v1::Worker> w = workers_->Get(d);
-    if (w.has_value() && w->clips_per_core_second() > 0) {
-      rate += w->clips_per_core_second();
-      ++rated;
-    }
-  }
+  // Clips per core-second, the mean over the job's dataworkers that measured it.
+  const double rate = MeanOverWorkers(*workers_, run.rt.dataworkers(), [](const v1::Worker& w) {
+    return w.clips_per_core_second();
+  });
   run.rt.set_data_wait_fraction(fresh ? wait / fresh : 0);
   run.rt.set_clips_per_second(clips);
-  run.rt.set_dataworker_clips_per_core_second(rated ? rate / rated : 0);
-  run.rt.set_dataworker_cores_needed(rated && clips > 0 ? clips / (rate / rated) : 0);
+  run.rt.set_dataworker_clips_per_core_second(rate);
+  run.rt.set_dataworker_cores_needed(rate > 0 && clips > 0 ? clips / rate : 0);
   auto r0 = run.ranks.find(0);
   if (r0 != run.ranks.end()) {
     run.rt.set_loss(r0->second.loss);

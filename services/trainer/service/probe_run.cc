@@ -117,15 +117,10 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
 
   // The frozen encoder.
   const std::string& path = options_.checkpoint;
-  checkpoint::LoadOptions load;
-  load.optimizer_state = false;
-  core::StatusOr<checkpoint::TrainingCheckpoint> ckpt = checkpoint::LoadCheckpoint(path, load);
-  if (!ckpt.ok()) return Annotate(ToAbsl(ckpt.status()), absl::StrCat("checkpoint ", path));
-  model::VitConfig vit;
-  model::PredictorConfig predictor;
-  if (core::Status s = jepa::ModelConfigOf(*ckpt, &vit, &predictor); !s.ok()) {
-    return Annotate(ToAbsl(s), absl::StrCat("checkpoint ", path));
-  }
+  core::StatusOr<jepa::FrozenEncoder> frozen = jepa::LoadFrozenEncoder(path, ps.checkpoint_key);
+  if (!frozen.ok()) return ToAbsl(frozen.status());
+  const model::VitConfig& vit = frozen->vit;
+  model::VisionTransformer& encoder = frozen->encoder;
   std::vector<std::string> mismatches;
   auto compare = [&](const char* field, int64_t got, int64_t want) {
     if (got != want) {
@@ -142,26 +137,8 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
         "checkpoint ", path,
         " was trained on other clips than the probe's: ", absl::StrJoin(mismatches, ", ")));
   }
-  const std::vector<checkpoint::NamedTensor>* part = nullptr;
-  if (ps.checkpoint_key == "target_encoder") {
-    part = &ckpt->target_encoder;
-  } else if (ps.checkpoint_key == "encoder") {
-    part = &ckpt->encoder;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "probe.checkpoint_key: must be target_encoder or encoder, got '", ps.checkpoint_key, "'"));
-  }
-  model::VisionTransformer encoder(vit);
-  if (core::Status s = checkpoint::CopyStateInto(
-          *part, checkpoint::ToNamedTensors(encoder->named_parameters()), ps.checkpoint_key);
-      !s.ok()) {
-    return Annotate(ToAbsl(s), absl::StrCat("checkpoint ", path));
-  }
-  encoder->eval();
-  const int64_t checkpoint_step = ckpt->step;
-  *ckpt = checkpoint::TrainingCheckpoint{};  // the encoder holds what is needed
   LOG(INFO) << "probe of job " << options_.job_id << ": the " << ps.checkpoint_key << " of " << path
-            << " (step " << checkpoint_step << ", D " << vit.embed_dim << ", depth " << vit.depth
+            << " (step " << frozen->step << ", D " << vit.embed_dim << ", depth " << vit.depth
             << ")";
 
   // The features of every batch.
@@ -180,10 +157,8 @@ absl::StatusOr<ProbeRunResult> ProbeRun::Run() {
   d.segments = static_cast<int>(ps.segments);
   d.views = static_cast<int>(ps.views);
   d.reconnect_deadline = options_.reconnect_deadline;
-  absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(d);
+  absl::StatusOr<std::unique_ptr<DataClient>> client = data_.Open(d);
   if (!client.ok()) return Annotate(client.status(), "data client");
-  if (absl::Status s = (*client)->Start(); !s.ok()) return Annotate(s, "data client");
-  data_.Set(client->get());
   if (abort_) (*client)->Stop();
 
   ProbeRunResult result;

@@ -3,10 +3,13 @@
 #ifndef VJEPA_SERVICES_TRAINER_SERVICE_RUN_CONTROL_H_
 #define VJEPA_SERVICES_TRAINER_SERVICE_RUN_CONTROL_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "services/trainer/service/data_client.h"
 
@@ -32,6 +35,14 @@ class DataClientSlot {
     if (client_ == nullptr) return;
     for (const std::string& address : added_) client_->AddAddress(address);
     added_.clear();
+  }
+  // Creates and starts a client for `options` and holds it (Set); the caller owns it.
+  absl::StatusOr<std::unique_ptr<DataClient>> Open(const DataClientOptions& options) {
+    absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(options);
+    if (!client.ok()) return client.status();
+    if (absl::Status s = (*client)->Start(); !s.ok()) return s;
+    Set(client->get());
+    return client;
   }
   void AddAddress(const std::string& address) {
     absl::MutexLock lock(&mu_);

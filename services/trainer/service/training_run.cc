@@ -206,10 +206,8 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   d.token_bytes = config->vit.token_values();
   d.mask_configs = static_cast<int>(spec.mask.size());
   d.reconnect_deadline = options_.reconnect_deadline;
-  absl::StatusOr<std::unique_ptr<DataClient>> client = DataClient::Create(d);
+  absl::StatusOr<std::unique_ptr<DataClient>> client = data_.Open(d);
   if (!client.ok()) return Annotate(client.status(), "data client");
-  if (absl::Status s = (*client)->Start(); !s.ok()) return Annotate(s, "data client");
-  data_.Set(client->get());
   if (stop_) (*client)->Stop();
 
   jepa::CheckpointInfo info;

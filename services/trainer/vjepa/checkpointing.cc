@@ -62,4 +62,31 @@ core::Status ModelConfigOf(const checkpoint::TrainingCheckpoint& c, model::VitCo
   return model::FromMetadata(c.extra, vit, predictor);
 }
 
+core::StatusOr<FrozenEncoder> LoadFrozenEncoder(const std::string& path, const std::string& part) {
+  if (part != "target_encoder" && part != "encoder") {
+    return core::InvalidArgumentError("the encoder part must be target_encoder or encoder, got '" +
+                                      part + "'");
+  }
+  auto in_file = [&](const core::Status& s) {
+    return core::Status(s.code(), "checkpoint " + path + ": " + s.message());
+  };
+  checkpoint::LoadOptions load;
+  load.optimizer_state = false;
+  core::StatusOr<checkpoint::TrainingCheckpoint> ckpt = checkpoint::LoadCheckpoint(path, load);
+  if (!ckpt.ok()) return in_file(ckpt.status());
+  FrozenEncoder frozen;
+  model::PredictorConfig predictor;
+  if (core::Status s = ModelConfigOf(*ckpt, &frozen.vit, &predictor); !s.ok()) return in_file(s);
+  frozen.encoder = model::VisionTransformer(frozen.vit);
+  if (core::Status s = checkpoint::CopyStateInto(
+          part == "encoder" ? ckpt->encoder : ckpt->target_encoder,
+          checkpoint::ToNamedTensors(frozen.encoder->named_parameters()), part);
+      !s.ok()) {
+    return in_file(s);
+  }
+  frozen.encoder->eval();
+  frozen.step = ckpt->step;
+  return frozen;
+}
+
 }  // namespace vjepa::jepa

@@ -27,6 +27,17 @@ core::Status RestoreCheckpoint(const checkpoint::TrainingCheckpoint& ckpt, Train
 core::Status ModelConfigOf(const checkpoint::TrainingCheckpoint& ckpt, model::VitConfig* vit,
                            model::PredictorConfig* predictor);
 
+// One encoder of a checkpoint file, frozen for evaluation (vjepa-embed, probe jobs).
+struct FrozenEncoder {
+  model::VitConfig vit;                       // its sizes, from the checkpoint's metadata
+  model::VisionTransformer encoder{nullptr};  // in eval mode
+  int64_t step = 0;                           // the checkpoint's step
+};
+// Reads `path` (without the optimizer state) and loads its `part` ("target_encoder" or
+// "encoder") strictly into a VisionTransformer of the checkpoint's sizes. Errors name the file;
+// INVALID_ARGUMENT for another part.
+core::StatusOr<FrozenEncoder> LoadFrozenEncoder(const std::string& path, const std::string& part);
+
 }  // namespace vjepa::jepa
 
 #endif  // VJEPA_SERVICES_TRAINER_VJEPA_CHECKPOINTING_H_

@@ -115,23 +115,10 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) torch::set_num_threads(threads);
 
-  vjepa::checkpoint::LoadOptions load;
-  load.optimizer_state = false;
-  auto ckpt = vjepa::checkpoint::LoadCheckpoint(checkpoint_path, load);
-  if (!ckpt.ok()) return Fail(1, ckpt.status().ToString());
-  vjepa::model::VitConfig vit;
-  vjepa::model::PredictorConfig predictor;
-  if (auto s = vjepa::jepa::ModelConfigOf(*ckpt, &vit, &predictor); !s.ok()) {
-    return Fail(1, checkpoint_path + ": " + s.ToString());
-  }
-  vjepa::model::VisionTransformer encoder(vit);
-  if (auto s = vjepa::checkpoint::CopyStateInto(
-          part == "encoder" ? ckpt->encoder : ckpt->target_encoder,
-          vjepa::checkpoint::ToNamedTensors(encoder->named_parameters()), part);
-      !s.ok()) {
-    return Fail(1, checkpoint_path + ": " + s.ToString());
-  }
-  encoder->eval();
+  auto frozen = vjepa::jepa::LoadFrozenEncoder(checkpoint_path, part);
+  if (!frozen.ok()) return Fail(1, frozen.status().ToString());
+  const vjepa::model::VitConfig& vit = frozen->vit;
+  vjepa::model::VisionTransformer& encoder = frozen->encoder;
 
   torch::Tensor tokens;
   if (!tokens_path.empty()) {
@@ -192,7 +179,7 @@ int main(int argc, char** argv) {
   vjepa::checkpoint::TensorFile out;
   out.tensors = {{"features", features}, {"mean", features.mean(1)}};
   out.metadata = {
-      {"checkpoint", checkpoint_path}, {"part", part}, {"step", std::to_string(ckpt->step)}};
+      {"checkpoint", checkpoint_path}, {"part", part}, {"step", std::to_string(frozen->step)}};
   if (auto s = vjepa::checkpoint::WriteSafetensors(out_path, out); !s.ok()) {
     return Fail(1, s.ToString());
   }
