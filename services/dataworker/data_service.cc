@@ -485,10 +485,12 @@ void DataService::OnQuarantine(const std::string& job_id, const QuarantinedVideo
   const std::string reason(BadVideoReasonName(video.reason));
   ReportSink* sink = nullptr;
   int64_t generation = 0;
+  std::string manifest_sha256;  // the job's dataset, which the coordinator keeps quarantines by
   {
     absl::MutexLock lock(&mu_);
     auto job = jobs_.find(job_id);
-    std::string sha = job == jobs_.end() ? std::string() : job->second.manifest_sha256;
+    if (job != jobs_.end()) manifest_sha256 = job->second.manifest_sha256;
+    std::string sha = manifest_sha256;
     if (job != jobs_.end() && job->second.val_size > 0 && video.sample >= job->second.train_size) {
       // A probe job's validation video (sample N_train + row): the pair of manifests names it.
       absl::StrAppend(&sha, "+", job->second.val_manifest_sha256);
@@ -504,6 +506,8 @@ void DataService::OnQuarantine(const std::string& job_id, const QuarantinedVideo
     v1::ReportProgressRequest report;
     report.set_job_id(job_id);
     report.set_generation(generation);
+    // Named so that a report landing after the job ended is still recorded for the dataset.
+    report.set_manifest_sha256(manifest_sha256);
     v1::QuarantinedVideo* q = report.add_quarantined();
     q->set_sample(video.sample);
     q->set_path(video.path);

@@ -480,6 +480,9 @@ TEST_F(DataServiceTest, QuarantinedVideosAreCountedOnceAndReported) {
   ASSERT_EQ(reports.size(), 2u);  // the dataset identity, then the video
   ASSERT_EQ(reports[1].quarantined_size(), 1);
   EXPECT_EQ(reports[1].job_id(), "job-a");
+  // The dataset is named, so the report counts even when it lands after the job ended.
+  EXPECT_EQ(reports[1].manifest_sha256(), reports[0].manifest_sha256());
+  EXPECT_FALSE(reports[1].manifest_sha256().empty());
   EXPECT_EQ(reports[1].quarantined(0).sample(), 7);
   EXPECT_EQ(reports[1].quarantined(0).path(), "videos/broken.mp4");
   EXPECT_EQ(reports[1].quarantined(0).reason(), "truncated");
