@@ -2,11 +2,14 @@
 
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
-#include <torch/version.h>
 
 #include <cmath>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
+#include "common/core/torch_version.h"
 #include "services/trainer/model/sincos.h"
 
 namespace vjepa::model {
@@ -23,7 +26,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   // [B, N, 3, H, hd] → [3, B, H, N, hd]
   torch::Tensor qkv = qkv_->forward(x).reshape({b, n, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-#if TORCH_VERSION_MAJOR >= 2
+#if VJEPA_TORCH_AT_LEAST(2, 0)  // fused (flash or memory-efficient) attention
   torch::Tensor out = at::scaled_dot_product_attention(q, k, v);
 #else
   torch::Tensor attn =
@@ -74,10 +77,28 @@ PatchEmbedImpl::PatchEmbedImpl(int64_t dim, int64_t tubelet, int64_t patch) {
 }
 
 torch::Tensor NormalizeTokens(const torch::Tensor& tokens_u8) {
+  // The per-channel constants, made once per device: building them on every call would copy
+  // them from the host each time, and on a GPU such a copy waits for the queued work.
+  static std::mutex mu;
+  static auto* constants =
+      new std::unordered_map<c10::Device, std::pair<torch::Tensor, torch::Tensor>>;
+  torch::Tensor mean, inv_std;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = constants->find(tokens_u8.device());
+    if (it == constants->end()) {
+      const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+      torch::Tensor m = torch::tensor({0.485 * 255, 0.456 * 255, 0.406 * 255}, opts);
+      torch::Tensor s = 1.0 / torch::tensor({0.229 * 255, 0.224 * 255, 0.225 * 255}, opts);
+      it = constants
+               ->emplace(tokens_u8.device(),
+                         std::make_pair(m.to(tokens_u8.device()), s.to(tokens_u8.device())))
+               .first;
+    }
+    mean = it->second.first;
+    inv_std = it->second.second;
+  }
   // Tokens hold (dt, dy, dx, c) values: the channel is the fastest axis.
-  const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(tokens_u8.device());
-  torch::Tensor mean = torch::tensor({0.485 * 255, 0.456 * 255, 0.406 * 255}, opts);
-  torch::Tensor inv_std = 1.0 / torch::tensor({0.229 * 255, 0.224 * 255, 0.225 * 255}, opts);
   auto shape = tokens_u8.sizes().vec();
   torch::Tensor x = tokens_u8.to(torch::kFloat32).reshape({-1, 3});
   return ((x - mean) * inv_std).reshape(shape);

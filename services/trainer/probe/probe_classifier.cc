@@ -1,10 +1,11 @@
 #include "services/trainer/probe/probe_classifier.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <string>
+
+#include "common/core/torch_version.h"
 
 namespace vjepa::probe {
 namespace {
@@ -121,7 +122,7 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& queries,
       kv(tokens).reshape({batch, num_tokens, 2, num_heads_, head_dim}).permute({2, 0, 3, 1, 4});
   torch::Tensor k = kvh[0];
   torch::Tensor v = kvh[1];
-#if TORCH_VERSION_MAJOR >= 2
+#if VJEPA_TORCH_AT_LEAST(2, 0)  // fused (flash or memory-efficient) attention
   torch::Tensor out = at::scaled_dot_product_attention(qh, k, v);
 #else
   torch::Tensor scores =

@@ -7,7 +7,8 @@ using checkpoint::NamedTensor;
 checkpoint::TrainingCheckpoint MakeCheckpoint(const Trainer& trainer, const CheckpointInfo& info) {
   checkpoint::TrainingCheckpoint c;
   std::vector<NamedTensor> all;
-  for (const auto& [name, tensor] : trainer.State()) all.push_back({name, tensor});
+  // Files hold host tensors, whatever device the trainer runs on.
+  for (const auto& [name, tensor] : trainer.State()) all.push_back({name, tensor.to(torch::kCPU)});
   c.encoder = checkpoint::SelectByPrefix(all, "encoder.");
   c.predictor = checkpoint::SelectByPrefix(all, "predictor.");
   c.target_encoder = checkpoint::SelectByPrefix(all, "target_encoder.");

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <map>
 
+#include "services/trainer/vjepa/device.h"
+
 namespace vjepa::jepa {
 namespace {
 
@@ -64,6 +66,9 @@ core::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   t->encoder_->to(device);
   t->target_->to(device);
   t->predictor_->to(device);
+  // The EMA pairs, in parameter order (the two encoders have the same structure).
+  for (const torch::Tensor& p : t->target_->parameters()) t->target_params_.push_back(p);
+  for (const torch::Tensor& p : t->encoder_->parameters()) t->ema_sources_.push_back(p.detach());
 
   std::vector<torch::Tensor> groups[4];  // enc decay, pred decay, enc no decay, pred no decay
   t->groups_.resize(4);
@@ -146,50 +151,60 @@ core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
   }
 
   const torch::Tensor tokens = batch.tokens.to(device_);
+  // On an accelerator the host only queues the work: values are read back once, at the end.
+  auto phase_end = [&] {
+    if (config_.synchronous_timing) SynchronizeDevice(device_);
+  };
   auto start = Clock::now();
-  torch::Tensor targets;
+  torch::Tensor targets, target_std;
   {
     torch::NoGradGuard no_grad;
+    AutocastScope autocast(device_, config_.precision);
     if (config_.target == Target::kFeatures) {
-      targets = target_->forward(tokens);
+      targets = target_->forward(tokens).to(torch::kFloat32);
       std::vector<torch::Tensor> picked;
       for (const MaskIndices& m : batch.masks) {
         picked.push_back(
             model::GatherTokens(targets, m.target.to(device_)).reshape({-1, targets.size(-1)}));
       }
-      stats.target_feature_std =
-          torch::cat(picked, 0).var(0, /*unbiased=*/false).sqrt().mean().item<double>();
+      target_std = torch::cat(picked, 0).var(0, /*unbiased=*/false).sqrt().mean();
       targets = torch::nn::functional::layer_norm(
           targets, torch::nn::functional::LayerNormFuncOptions({targets.size(-1)}).eps(1e-5));
     } else {
       targets = PixelTargets(tokens);
     }
   }
+  phase_end();
   stats.target_s = Seconds(start);
 
   torch::Tensor loss = torch::zeros({}, torch::TensorOptions().device(device_));
+  std::vector<torch::Tensor> loss_per_mask;
   for (size_t i = 0; i < batch.masks.size(); ++i) {
     const torch::Tensor ctx = batch.masks[i].context.to(device_);
     const torch::Tensor tgt = batch.masks[i].target.to(device_);
+    AutocastScope autocast(device_, config_.precision);
     start = Clock::now();
     torch::Tensor z = encoder_->forward(tokens, ctx);
+    phase_end();
     stats.context_s += Seconds(start);
     start = Clock::now();
-    torch::Tensor pred = predictor_->forward(z, ctx, tgt, static_cast<int64_t>(i));
+    torch::Tensor pred =
+        predictor_->forward(z, ctx, tgt, static_cast<int64_t>(i)).to(torch::kFloat32);
+    phase_end();
     stats.predictor_s += Seconds(start);
     torch::Tensor li = (pred - model::GatherTokens(targets, tgt)).abs();
     if (config_.loss_exponent != 1.0) li = li.pow(config_.loss_exponent);
     li = li.mean() / config_.loss_exponent;
-    stats.loss_per_mask.push_back(li.item<double>());
+    loss_per_mask.push_back(li.detach());
     loss = loss + li;
   }
   loss = loss / static_cast<double>(batch.masks.size());
-  stats.loss = loss.item<double>();
 
   start = Clock::now();
   optimizer_->zero_grad();
   loss.backward();
   if (gradient_hook_) CORE_RETURN_IF_ERROR(gradient_hook_(trainable_params_));
+  phase_end();
   stats.backward_s = Seconds(start);
 
   start = Clock::now();
@@ -199,13 +214,24 @@ core::StatusOr<StepStats> Trainer::Step(const Batch& batch) {
   }
   optimizer_->step();
   {
+    // target = m * target + (1 - m) * encoder, over all tensors at once.
     torch::NoGradGuard no_grad;
     const double m = sched.momentum;
-    auto src = encoder_->parameters();
-    auto dst = target_->parameters();
-    for (size_t i = 0; i < dst.size(); ++i) dst[i].mul_(m).add_(src[i].detach(), 1.0 - m);
+    torch::_foreach_mul_(target_params_, m);
+    torch::_foreach_add_(target_params_, ema_sources_, 1.0 - m);
   }
+  phase_end();
   stats.optimizer_s = Seconds(start);
+
+  // One read-back for every value of the step.
+  std::vector<torch::Tensor> values = loss_per_mask;
+  values.push_back(loss.detach());
+  if (target_std.defined()) values.push_back(target_std);
+  const torch::Tensor host = torch::stack(values).to(torch::kCPU, torch::kFloat64);
+  const double* v = host.data_ptr<double>();
+  for (size_t i = 0; i < loss_per_mask.size(); ++i) stats.loss_per_mask.push_back(v[i]);
+  stats.loss = v[loss_per_mask.size()];
+  if (target_std.defined()) stats.target_feature_std = v[loss_per_mask.size() + 1];
   ++updates_;
   return stats;
 }

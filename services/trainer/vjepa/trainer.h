@@ -37,6 +37,10 @@ struct Batch {
 
 enum class Target { kFeatures, kPixels };
 
+// The arithmetic of the forward passes. kBfloat16: bf16 autocast on the trainer's device (matrix
+// products and attention in bf16), with float32 weights, gradients and AdamW state throughout.
+enum class Precision { kFloat32, kBfloat16 };
+
 struct TrainerConfig {
   model::VitConfig vit;
   model::PredictorConfig predictor;
@@ -46,6 +50,10 @@ struct TrainerConfig {
   int64_t clip_start_update = 12301;  // clip from this update on (docs/vjepa-spec.md §9)
   double loss_exponent = 1.0;
   Target target = Target::kFeatures;
+  Precision precision = Precision::kFloat32;
+  // Wait for the device at each phase boundary of a step, so that StepStats' time split is the
+  // device's and not the host's queueing (a GPU runs behind the host). Costs a little speed.
+  bool synchronous_timing = false;
 };
 
 struct StepStats {
@@ -58,7 +66,7 @@ struct StepStats {
   // target tokens of every mask config, before the loss's layer norm; its standard deviation over
   // all those tokens of the batch per channel, averaged over the channels.
   double target_feature_std = 0;
-  // Where the time went, in seconds.
+  // Where the time went, in seconds (on an accelerator: the host's, unless synchronous_timing).
   double target_s = 0, context_s = 0, predictor_s = 0, backward_s = 0, optimizer_s = 0;
 };
 
@@ -66,10 +74,12 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 class Trainer {
  public:
+  // The models and the optimizer state live on `device` (CPU or a CUDA GPU).
   static core::StatusOr<std::unique_ptr<Trainer>> Create(const TrainerConfig& config,
                                                          torch::Device device = torch::kCPU);
 
-  // Checks the batch's shapes and index ranges, then trains on it.
+  // Checks the batch's shapes and index ranges, then trains on it. The batch may be on the host
+  // (it is copied to the device) or already on the device (BatchUploader in device.h).
   core::StatusOr<StepStats> Step(const Batch& batch);
   // Called by Step after the backward pass, before clipping and the optimizer step, with the
   // trainable parameters, the encoder's then the predictor's (their .grad() set): e.g. the gradient
@@ -84,6 +94,7 @@ class Trainer {
   model::VisionTransformer& target_encoder() { return target_; }
   model::Predictor& predictor() { return predictor_; }
   const TrainerConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
 
   // Everything a resume needs, under the checkpoint names: encoder.*, predictor.*,
   // target_encoder.* (the reference state_dict keys) and optim.{exp_avg,exp_avg_sq}.<group
@@ -116,6 +127,8 @@ class Trainer {
   // The trainable parameters of each model, clipped separately.
   std::vector<torch::Tensor> encoder_params_, predictor_params_;
   std::vector<torch::Tensor> trainable_params_;  // both, for the gradient hook
+  // The target encoder's parameters and the encoder's (detached), pairwise, for the EMA.
+  std::vector<torch::Tensor> target_params_, ema_sources_;
   GradientHook gradient_hook_;
   model::PredictorConfig predictor_config_;
   int64_t updates_ = 0;

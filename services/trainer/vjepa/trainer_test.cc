@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/trainer/vjepa/device.h"
 
 namespace vjepa::jepa {
 namespace {
@@ -256,6 +257,92 @@ TEST_F(TrainerTest, StateHasReferenceNamesAndOptimizerState) {
             (std::vector<int64_t>{192, 64}));
   EXPECT_TRUE(names.count("optim.step.predictor.predictor_proj.bias"));
   EXPECT_FALSE(names.count("optim.exp_avg.encoder.pos_embed"));  // fixed, not optimised
+}
+
+// bf16 autocast (the CUDA default) runs the same step with bf16 products: on the CPU too, where
+// its loss must follow the float32 one within bf16's precision, with float32 weights and AdamW
+// state throughout.
+TEST_F(TrainerTest, Bfloat16AutocastFollowsFloat32WithFloat32MasterWeights) {
+  TrainerConfig bf16 = NanoConfig();
+  bf16.precision = Precision::kBfloat16;
+  auto a = Make();
+  auto b = Make(bf16);
+  for (int step = 0; step < 4; ++step) {
+    const Batch batch = MakeBatch(a->config().vit, 4, step);
+    auto sa = a->Step(batch);
+    auto sb = b->Step(batch);
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    EXPECT_NEAR(sb->loss, sa->loss, 0.02 * std::abs(sa->loss) + 1e-3) << "step " << step;
+    EXPECT_NEAR(sb->target_feature_std, sa->target_feature_std,
+                0.02 * sa->target_feature_std + 1e-3);
+  }
+  for (const auto& [name, tensor] : b->State()) {
+    if (name.rfind("optim.step.", 0) == 0) continue;
+    EXPECT_EQ(tensor.scalar_type(), torch::kFloat32) << name;
+  }
+  // The scope ended with the step: nothing outside it runs in bf16.
+  torch::Tensor x = torch::randn({4, 4});
+  EXPECT_EQ(torch::mm(x, x).scalar_type(), torch::kFloat32);
+}
+
+TEST(AutocastScopeTest, Bfloat16InsideTheScopeOnlyAndFloat32IsANoOp) {
+  torch::Tensor x = torch::randn({8, 8});
+  {
+    AutocastScope scope(torch::kCPU, Precision::kBfloat16);
+    EXPECT_EQ(torch::mm(x, x).scalar_type(), torch::kBFloat16);
+    {
+      AutocastScope inner(torch::kCPU, Precision::kFloat32);
+      EXPECT_EQ(torch::mm(x, x).scalar_type(), torch::kBFloat16);
+    }
+    EXPECT_EQ(torch::mm(x, x).scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(torch::mm(x, x).scalar_type(), torch::kFloat32);
+}
+
+TEST(DeviceTest, ParsesDevicesAndPrecisionsWithClearErrors) {
+  auto cpu = ParseDevice("cpu");
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->is_cpu());
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"}) {
+    auto d = ParseDevice(bad);
+    EXPECT_EQ(d.status().code(), core::Code::kInvalidArgument) << bad;
+    EXPECT_THAT(d.status().message(), HasSubstr(bad));
+  }
+  auto cuda = ParseDevice("cuda:0");
+  if (torch::cuda::is_available()) {
+    ASSERT_TRUE(cuda.ok());
+    EXPECT_TRUE(cuda->is_cuda());
+  } else {
+    EXPECT_EQ(cuda.status().code(), core::Code::kFailedPrecondition);
+    EXPECT_THAT(cuda.status().message(), HasSubstr("has no CUDA"));
+  }
+  EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBfloat16);
+  EXPECT_EQ(*ParsePrecision("float32"), Precision::kFloat32);
+  EXPECT_THAT(ParsePrecision("fp16").status().message(), HasSubstr("\"fp16\""));
+  EXPECT_STREQ(PrecisionName(Precision::kBfloat16), "bfloat16");
+}
+
+// On the CPU the uploader hands the batch through untouched; a step on what it returns equals a
+// step on the host batch, with synchronous timing on.
+TEST_F(TrainerTest, TheUploaderPassesHostBatchesThroughOnTheCpu) {
+  TrainerConfig timed = NanoConfig();
+  timed.synchronous_timing = true;
+  auto a = Make();
+  auto b = Make(timed);
+  BatchUploader uploader(b->device());
+  const Batch host = MakeBatch(a->config().vit, 4, 3);
+  StagedBatch staged = uploader.Stage(host);
+  EXPECT_FALSE(staged.done.has_value());
+  Batch ready = uploader.Ready(std::move(staged));
+  EXPECT_TRUE(ready.tokens.is_same(host.tokens));
+  int64_t bytes = host.tokens.numel();
+  for (const MaskIndices& m : host.masks) bytes += 8 * (m.context.numel() + m.target.numel());
+  EXPECT_EQ(uploader.bytes_staged(), bytes);
+  EXPECT_EQ(uploader.pinned_bytes(), 0);
+  auto sa = a->Step(host);
+  auto sb = b->Step(ready);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  EXPECT_DOUBLE_EQ(sa->loss, sb->loss);
 }
 
 }  // namespace
