@@ -95,6 +95,8 @@ class Trainer {
   model::Predictor& predictor() { return predictor_; }
   const TrainerConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
+  // TrainerConfig::synchronous_timing, switched between steps (e.g. for a few profiled steps).
+  void set_synchronous_timing(bool on) { config_.synchronous_timing = on; }
 
   // Everything a resume needs, under the checkpoint names: encoder.*, predictor.*,
   // target_encoder.* (the reference state_dict keys) and optim.{exp_avg,exp_avg_sq}.<group
