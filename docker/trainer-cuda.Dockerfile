@@ -1,5 +1,6 @@
-# A CUDA trainer: the same trainer built against an upstream LibTorch with CUDA (the code keeps to
-# the API common to LibTorch 1.13 and 2.x). Build from the repository root on a machine with
+# A CUDA trainer: the same trainer built against an upstream LibTorch with CUDA
+# (-DVJEPA_TORCH_UPSTREAM=ON: version checks where the API differs, NCCL from the devel image's
+# nccl.h; docs/gpu.md). Start it with --device=cuda. Build from the repository root on a machine with
 # network access (the LibTorch zip is downloaded while the image builds):
 #   docker build -f docker/trainer-cuda.Dockerfile -t vjepa-trainer-cuda .
 # Build arguments (defaults below):
@@ -41,7 +42,7 @@ COPY bench/ bench/
 COPY tests/ tests/
 COPY scripts/build.sh scripts/
 RUN BUILD_DIR=/src/build BUILD_JOBS="${BUILD_JOBS}" BUILD_TYPE=RelWithDebInfo \
-      EXTRA_CMAKE_ARGS="-DCMAKE_PREFIX_PATH=/opt/libtorch" \
+      EXTRA_CMAKE_ARGS="-DVJEPA_TORCH_UPSTREAM=ON -DCMAKE_PREFIX_PATH=/opt/libtorch" \
       bash scripts/build.sh vjepa-trainer vjepactl \
  && strip --strip-debug build/bin/vjepa-trainer build/bin/vjepactl
 
@@ -71,4 +72,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
 ENTRYPOINT ["/usr/local/bin/vjepa-trainer"]
 # Arguments replace these; a trainer also needs --coordinator=HOST:PORT, --token_file=FILE and
 # --advertise_address=POD_IP. Run with the GPUs passed in (docker run --gpus all ...).
-CMD ["--metrics_listen=0.0.0.0:9090", "--work_dir=/var/lib/vjepa-trainer"]
+CMD ["--metrics_listen=0.0.0.0:9090", "--work_dir=/var/lib/vjepa-trainer", "--device=cuda"]

@@ -241,12 +241,22 @@ int RunCheck(const Options& o, torch::Device device, jepa::Precision precision) 
       std::cerr << "vjepa-bench-trainer-step: --check: " << w.status() << "\n";
       return 1;
     }
+    // The batches go through the uploader, staged before their steps run, as in training: a wrong
+    // stream order would show as a loss that differs.
+    jepa::BatchUploader uploader(devices[run]);
+    std::vector<jepa::StagedBatch> staged;
     for (int s = 0; s < o.check_steps; ++s) {
       std::vector<MaskLengths> lengths;
       double attn = 0;
       auto batch = (*w)->BatchOf(s, &lengths, &attn);
-      auto stats = batch.ok() ? (*w)->trainer->Step(*batch)
-                              : core::StatusOr<jepa::StepStats>(batch.status());
+      if (!batch.ok()) {
+        std::cerr << "vjepa-bench-trainer-step: --check: " << batch.status() << "\n";
+        return 1;
+      }
+      staged.push_back(uploader.Stage(*batch));
+    }
+    for (int s = 0; s < o.check_steps; ++s) {
+      auto stats = (*w)->trainer->Step(uploader.Ready(std::move(staged[s])));
       if (!stats.ok()) {
         std::cerr << "vjepa-bench-trainer-step: --check step " << s << ": " << stats.status()
                   << "\n";

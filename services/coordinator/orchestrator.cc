@@ -546,6 +546,7 @@ void Orchestrator::ScheduleLocked() {
     j.trainers = static_cast<int>(run.spec.resources.trainers);
     j.priority = static_cast<int>(run.spec.resources.priority);
     j.order = run.order;
+    j.cuda = run.spec.resources.device == spec::Device::kCuda;
     j.demand = run.rt.dataworker_cores_needed() > 0
                    ? run.rt.dataworker_cores_needed()
                    : static_cast<double>(std::max<int64_t>(1, run.spec.resources.dataworkers));
@@ -563,6 +564,7 @@ void Orchestrator::ScheduleLocked() {
     SchedWorker sw;
     sw.id = id;
     sw.trainer = w.kind() == v1::TRAINER;
+    sw.cuda = sw.trainer && w.device().rfind("cuda", 0) == 0;
     auto h = holder.find(id);
     if (h != holder.end()) sw.job_id = h->second;
     sched_workers.push_back(std::move(sw));

@@ -57,14 +57,20 @@ std::vector<int> DataworkerQuota(const std::vector<const SchedJob*>& running, in
 SchedulePlan Schedule(const std::vector<SchedJob>& jobs, const std::vector<SchedWorker>& workers) {
   SchedulePlan plan;
   std::set<std::string> free_trainers;
+  std::set<std::string> gpu_trainers;
   std::vector<const SchedWorker*> dataworkers;
   for (const SchedWorker& w : workers) {
     if (w.trainer) {
       free_trainers.insert(w.id);
+      if (w.cuda) gpu_trainers.insert(w.id);
     } else {
       dataworkers.push_back(&w);
     }
   }
+  // Whether trainer t can serve job j.
+  auto fits = [&](const SchedJob& j, const std::string& t) {
+    return (gpu_trainers.count(t) > 0) == j.cuda;
+  };
   std::sort(dataworkers.begin(), dataworkers.end(),
             [](const SchedWorker* a, const SchedWorker* b) { return a->id < b->id; });
   const std::vector<const SchedJob*> order = ServiceOrder(jobs);
@@ -78,7 +84,7 @@ SchedulePlan Schedule(const std::vector<SchedJob>& jobs, const std::vector<Sched
     std::set<std::string> distinct(held.begin(), held.end());
     const bool whole = distinct.size() == held.size() &&
                        std::all_of(held.begin(), held.end(), [&](const std::string& t) {
-                         return !t.empty() && free_trainers.count(t) > 0;
+                         return !t.empty() && free_trainers.count(t) > 0 && fits(*j, t);
                        });
     if (!whole) continue;
     for (const std::string& t : held) free_trainers.erase(t);
@@ -86,13 +92,13 @@ SchedulePlan Schedule(const std::vector<SchedJob>& jobs, const std::vector<Sched
     kept.insert(j->id);
   }
   // The others, strictly in service order: all M trainers or wait, and nobody passes a job that
-  // waits.
-  bool blocked = false;
+  // waits for the same kind of trainer.
+  bool blocked[2] = {false, false};  // CPU, GPU
   for (const SchedJob* j : order) {
-    if (kept.count(j->id) > 0 || blocked) continue;
+    if (kept.count(j->id) > 0 || blocked[j->cuda]) continue;
     std::vector<std::string> pick;
     for (const std::string& t : j->trainers_held) {
-      if (!t.empty() && free_trainers.count(t) > 0 &&
+      if (!t.empty() && free_trainers.count(t) > 0 && fits(*j, t) &&
           std::find(pick.begin(), pick.end(), t) == pick.end() &&
           static_cast<int>(pick.size()) < j->trainers) {
         pick.push_back(t);
@@ -100,10 +106,10 @@ SchedulePlan Schedule(const std::vector<SchedJob>& jobs, const std::vector<Sched
     }
     for (const std::string& t : free_trainers) {
       if (static_cast<int>(pick.size()) >= j->trainers) break;
-      if (std::find(pick.begin(), pick.end(), t) == pick.end()) pick.push_back(t);
+      if (fits(*j, t) && std::find(pick.begin(), pick.end(), t) == pick.end()) pick.push_back(t);
     }
     if (static_cast<int>(pick.size()) < j->trainers) {
-      blocked = true;
+      blocked[j->cuda] = true;
       continue;
     }
     for (const std::string& t : pick) free_trainers.erase(t);

@@ -8,6 +8,10 @@
 // trainers and their ranks while they are alive; a job that lost one is scheduled again (its
 // surviving trainers are preferred, ranks are given anew).
 //
+// A job whose resources.device is cuda gets trainers that run on a GPU, any other job trainers
+// that run on the CPU; the two kinds queue separately (a job waiting for GPUs does not hold back
+// a CPU job behind it, nor the other way round).
+//
 // Dataworkers are shared between the running jobs in proportion to their demand (the
 // dataworker cores a job needs, from its spec until it is measured), at least one each while
 // there are enough, by largest remainder; a dataworker stays with its job while the split allows
@@ -31,12 +35,14 @@ struct SchedJob {
   // The trainers it holds now, by rank ("" for a rank whose trainer is gone); empty when it has
   // none.
   std::vector<std::string> trainers_held;
+  bool cuda = false;  // its trainers must run on a GPU
 };
 
 struct SchedWorker {
   std::string id;
   bool trainer = true;  // false: a dataworker
   std::string job_id;   // the job it serves now, "" when idle
+  bool cuda = false;    // a trainer that runs on a GPU
 };
 
 struct JobPlacement {

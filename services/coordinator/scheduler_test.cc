@@ -122,5 +122,25 @@ TEST(SchedulerTest, DataworkersStayWithTheirJobWhileTheSplitAllows) {
   EXPECT_EQ(q.jobs.at("b").dataworkers[0], "d0");
 }
 
+TEST(SchedulerTest, CudaJobsGetGpuTrainersAndTheKindsQueueSeparately) {
+  std::vector<SchedWorker> workers = Trainers({"c0", "c1", "g0"});
+  workers[2].cuda = true;
+  SchedJob gpu_big = Job("gpu-big", 2, 1);  // waits: one GPU trainer only
+  gpu_big.cuda = true;
+  SchedJob gpu = Job("gpu", 1, 2);
+  gpu.cuda = true;
+  const SchedulePlan p = Schedule({gpu_big, Job("cpu", 2, 3), gpu}, workers);
+  EXPECT_THAT(p.jobs.at("gpu-big").trainers, IsEmpty());
+  // Behind a waiting GPU job: a CPU job runs on CPU trainers, a GPU job still waits its turn.
+  EXPECT_THAT(p.jobs.at("cpu").trainers, UnorderedElementsAre("c0", "c1"));
+  EXPECT_THAT(p.jobs.at("gpu").trainers, IsEmpty());
+  EXPECT_THAT(p.idle_trainers, ElementsAre("g0"));
+
+  // A CPU job never takes a GPU trainer, nor a GPU job a CPU one.
+  const SchedulePlan q = Schedule({gpu, Job("cpu", 3, 2)}, workers);
+  EXPECT_THAT(q.jobs.at("gpu").trainers, ElementsAre("g0"));
+  EXPECT_THAT(q.jobs.at("cpu").trainers, IsEmpty());
+}
+
 }  // namespace
 }  // namespace vjepa::coordinator

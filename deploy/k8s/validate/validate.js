@@ -210,8 +210,8 @@ const FLAGS = {
   'vjepa-trainer': ['advertise_address', 'batch_log', 'c10d_store', 'c10d_timeout', 'checkpoint_dir',
     'coordinator', 'coordinator_tls_ca', 'coordinator_tls_cert', 'coordinator_tls_key',
     'data_deadline', 'dataworker_tls_ca', 'dataworker_tls_cert', 'dataworker_tls_key', 'dataworkers',
-    'job_id', 'job_spec', 'log_every', 'metrics_listen', 'metrics_port_file', 'name', 'rank',
-    'resume', 'steps', 'token', 'token_file', 'torch_threads', 'work_dir', 'world_size'],
+    'device', 'job_id', 'job_spec', 'log_every', 'metrics_listen', 'metrics_port_file', 'name',
+    'rank', 'resume', 'steps', 'token', 'token_file', 'torch_threads', 'work_dir', 'world_size'],
 };
 function flagsFromBinary(bin) {
   const r = childProcess.spawnSync(bin, ['--help'], { encoding: 'utf8', timeout: 20000 });

@@ -288,6 +288,7 @@ void CoordinatorSession::RunAssignment(const v1::TrainerAssignment& assigned) {
   o.spec = *std::move(spec);
   o.spec_text = assigned.spec_yaml();
   o.data_tls = options_.data_tls;
+  o.device = options_.device;
   if (options_.torch_threads > 0) {
     torch::set_num_threads(options_.torch_threads);
   } else if (o.spec.resources.torch_threads > 0) {

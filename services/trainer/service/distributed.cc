@@ -7,6 +7,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -33,10 +36,43 @@ absl::Status FromException(const std::string& what, const std::exception& e) {
 
 }  // namespace
 
+bool NcclAvailable() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-  std::string where;  // "c10d group job/gen/ at HOST:PORT, rank r of M"
+  // Gloo's or NCCL's: both have allreduce, broadcast and barrier with these signatures (a
+  // c10d::ProcessGroup in LibTorch 1.13, a c10d::Backend in 2.x).
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef USE_C10D_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+  std::string where;  // "c10d group job/gen/ at HOST:PORT, rank r of M (gloo)"
+
+  bool on_host() const { return gloo.defined(); }
+  auto AllReduce(std::vector<torch::Tensor>& t) {
+#ifdef USE_C10D_NCCL
+    if (nccl) return nccl->allreduce(t);
+#endif
+    return gloo->allreduce(t);
+  }
+  auto Broadcast(std::vector<torch::Tensor>& t, const c10d::BroadcastOptions& o) {
+#ifdef USE_C10D_NCCL
+    if (nccl) return nccl->broadcast(t, o);
+#endif
+    return gloo->broadcast(t, o);
+  }
+  auto Barrier() {
+#ifdef USE_C10D_NCCL
+    if (nccl) return nccl->barrier();
+#endif
+    return gloo->barrier();
+  }
 };
 
 ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl, int rank, int world_size)
@@ -45,7 +81,10 @@ ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl, int rank, int world_size)
 ProcessGroup::~ProcessGroup() {
   if (!impl_) return;
   try {
-    impl_->group.reset();
+    impl_->gloo.reset();
+#ifdef USE_C10D_NCCL
+    impl_->nccl.reset();
+#endif
     impl_->store.reset();
   } catch (const std::exception&) {
     // A destructor that throws would end the process; the group is gone either way.
@@ -64,6 +103,11 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("c10d: the timeout must be > 0");
   }
+  if (options.backend == Backend::kNccl && !NcclAvailable()) {
+    return absl::FailedPreconditionError(
+        "c10d: NCCL was asked for, but this build has no NCCL (a CUDA LibTorch with nccl.h; "
+        "docs/gpu.md)");
+  }
   const size_t colon = options.store_address.rfind(':');
   uint32_t port = 0;
   if (colon == std::string::npos || colon == 0 ||
@@ -79,7 +123,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(
   auto impl = std::make_unique<Impl>();
   const std::string prefix = absl::StrCat(options.job_id, "/", options.generation, "/");
   impl->where = absl::StrCat("c10d group ", prefix, " at ", options.store_address, ", rank ",
-                             options.rank, " of ", options.world_size);
+                             options.rank, " of ", options.world_size,
+                             options.backend == Backend::kNccl ? " (nccl)" : " (gloo)");
   try {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(port);
@@ -88,14 +133,23 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(
     store_options.timeout = Millis(options.timeout);
     auto tcp = c10::make_intrusive<c10d::TCPStore>(host, store_options);
     impl->store = c10::make_intrusive<c10d::PrefixStore>(prefix, tcp);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(Millis(options.timeout));
-    gloo_options->devices.push_back(
-        options.bind_host.empty()
-            ? c10d::ProcessGroupGloo::createDefaultDevice()
-            : c10d::ProcessGroupGloo::createDeviceForHostname(options.bind_host));
-    gloo_options->threads = 2;
-    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, options.rank,
-                                                              options.world_size, gloo_options);
+    if (options.backend == Backend::kNccl) {
+#ifdef USE_C10D_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = Millis(options.timeout);
+      impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, options.rank,
+                                                               options.world_size, nccl_options);
+#endif
+    } else {
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create(Millis(options.timeout));
+      gloo_options->devices.push_back(
+          options.bind_host.empty()
+              ? c10d::ProcessGroupGloo::createDefaultDevice()
+              : c10d::ProcessGroupGloo::createDeviceForHostname(options.bind_host));
+      gloo_options->threads = 2;
+      impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, options.rank,
+                                                               options.world_size, gloo_options);
+    }
   } catch (const std::exception& e) {
     return FromException(absl::StrCat("joining ", impl->where), e);
   }
@@ -119,9 +173,11 @@ absl::Status ProcessGroup::AllReduceGradients(const std::vector<torch::Tensor>& 
         const torch::Tensor& g = p.grad();
         pieces.push_back(g.defined() ? g.reshape({-1}) : torch::zeros({p.numel()}, p.options()));
       }
-      std::vector<torch::Tensor> flat{torch::cat(pieces)};
-      impl_->group->allreduce(flat)->wait();
-      flat[0].div_(world_size_);
+      torch::Tensor joined = torch::cat(pieces);
+      // Gloo reduces host memory: GPU gradients go through a host copy and back.
+      std::vector<torch::Tensor> flat{impl_->on_host() ? joined.to(torch::kCPU) : joined};
+      impl_->AllReduce(flat)->wait();
+      flat[0] = flat[0].to(joined.device()).div_(world_size_);
       int64_t offset = 0;
       for (torch::Tensor p : group) {
         torch::Tensor avg = flat[0].narrow(0, offset, p.numel()).view(p.sizes());
@@ -148,10 +204,12 @@ absl::Status ProcessGroup::Broadcast(const std::vector<torch::Tensor>& tensors, 
   torch::NoGradGuard no_grad;
   try {
     for (const torch::Tensor& t : tensors) {
-      std::vector<torch::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
+      torch::Tensor buffer = t.is_contiguous() ? t : t.contiguous();
+      if (impl_->on_host()) buffer = buffer.to(torch::kCPU);
+      std::vector<torch::Tensor> one{buffer};
       c10d::BroadcastOptions opts;
       opts.rootRank = root;
-      impl_->group->broadcast(one, opts)->wait();
+      impl_->Broadcast(one, opts)->wait();
       if (!one[0].is_same(t)) torch::Tensor(t).copy_(one[0]);
     }
   } catch (const std::exception& e) {
@@ -162,7 +220,7 @@ absl::Status ProcessGroup::Broadcast(const std::vector<torch::Tensor>& tensors, 
 
 absl::Status ProcessGroup::Barrier() {
   try {
-    impl_->group->barrier()->wait();
+    impl_->Barrier()->wait();
   } catch (const std::exception& e) {
     return FromException(absl::StrCat("barrier in ", impl_->where), e);
   }

@@ -1,7 +1,8 @@
 // The trainers of a job as one c10d process group (docs/architecture.md §4): rank 0 serves a
 // TCPStore, every rank joins it under the key prefix "<job>/<generation>/" and builds a Gloo
-// process group on CPU. A group never outlives its generation: a lost trainer makes every rank
-// drop its group and rejoin with the next generation (Gloo groups cannot be repaired).
+// process group (CPU trainers) or an NCCL one (GPU trainers, where LibTorch has NCCL). A group
+// never outlives its generation: a lost trainer makes every rank drop its group and rejoin with
+// the next generation (neither kind of group can be repaired).
 #ifndef VJEPA_SERVICES_TRAINER_SERVICE_DISTRIBUTED_H_
 #define VJEPA_SERVICES_TRAINER_SERVICE_DISTRIBUTED_H_
 
@@ -19,6 +20,13 @@
 
 namespace vjepa::trainer {
 
+// kGloo reduces on the CPU (GPU tensors are staged through host copies); kNccl reduces GPU
+// tensors in place over NVLink or the network.
+enum class Backend { kGloo, kNccl };
+
+// Whether this build can make NCCL groups (a CUDA LibTorch with NCCL; cmake/VjepaTorch.cmake).
+bool NcclAvailable();
+
 struct DistributedOptions {
   std::string job_id;
   int64_t generation = 0;
@@ -32,6 +40,7 @@ struct DistributedOptions {
   absl::Duration timeout = absl::Seconds(60);
   // The address Gloo binds and advertises to the other ranks; empty: this host's name.
   std::string bind_host;
+  Backend backend = Backend::kGloo;
 };
 
 class ProcessGroup {

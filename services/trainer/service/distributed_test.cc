@@ -226,6 +226,12 @@ TEST_F(DistributedTest, JoinChecksItsOptions) {
   o.store_address = "127.0.0.1";
   EXPECT_THAT(ProcessGroup::Join(o),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not HOST:PORT")));
+  if (!NcclAvailable()) {
+    o.store_address = "127.0.0.1:1234";
+    o.backend = Backend::kNccl;
+    EXPECT_THAT(ProcessGroup::Join(o), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                HasSubstr("this build has no NCCL")));
+  }
 }
 
 TEST_F(DistributedTest, AMissingPeerTimesOut) {

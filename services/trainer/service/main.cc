@@ -36,6 +36,7 @@
 #include "services/trainer/service/coordinator_session.h"
 #include "services/trainer/service/trainer_metrics.h"
 #include "services/trainer/service/training_run.h"
+#include "services/trainer/vjepa/device.h"
 
 ABSL_FLAG(std::string, coordinator, "",
           "HOST:PORT of the coordinator (coordinator mode; exclusive with --job_spec)");
@@ -87,10 +88,25 @@ ABSL_FLAG(absl::Duration, data_deadline, absl::Seconds(60),
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT for the Prometheus /metrics endpoint; empty: none");
 ABSL_FLAG(std::string, metrics_port_file, "", "write the bound /metrics port to this file");
+ABSL_FLAG(std::string, device, "cpu",
+          "cpu, cuda or cuda:N: where this trainer trains. In coordinator mode it is told to the "
+          "coordinator, which gives jobs with resources.device: cuda to GPU trainers only and "
+          "the rest to CPU trainers; standalone, a cuda job needs a GPU device here");
 
 namespace {
 
 constexpr char kName[] = "vjepa-trainer";
+
+// --device, checked against this LibTorch and the visible GPUs; false with a message.
+bool DeviceFlag(std::string* device) {
+  *device = absl::GetFlag(FLAGS_device);
+  vjepa::core::StatusOr<torch::Device> parsed = vjepa::jepa::ParseDevice(*device);
+  if (!parsed.ok()) {
+    std::cerr << kName << ": --device: " << parsed.status().message() << "\n";
+    return false;
+  }
+  return true;
+}
 
 // The worker token from --token_file, --token or $VJEPA_TOKEN; false with a message.
 bool WorkerToken(std::string* token) {
@@ -200,6 +216,7 @@ int Serve() {
     return 2;
   }
   o.cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (!DeviceFlag(&o.device)) return 2;
   o.c10d_timeout = absl::GetFlag(FLAGS_c10d_timeout);
   o.batch_log = absl::GetFlag(FLAGS_batch_log);
   o.log_every = absl::GetFlag(FLAGS_log_every);
@@ -259,6 +276,7 @@ int Train() {
     return 2;
   }
   if (!WorkerToken(&o.token)) return 2;
+  if (!DeviceFlag(&o.device)) return 2;
   o.rank = absl::GetFlag(FLAGS_rank);
   o.world_size = absl::GetFlag(FLAGS_world_size);
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {

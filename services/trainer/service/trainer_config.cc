@@ -53,6 +53,8 @@ absl::StatusOr<jepa::TrainerConfig> TrainerConfigFromSpec(const spec::JobSpec& s
   c.loss_exponent = spec.loss.exponent;
   c.target = spec.loss.target == spec::LossTarget::kPixels ? jepa::Target::kPixels
                                                            : jepa::Target::kFeatures;
+  c.precision = spec.resources.precision == spec::Precision::kBfloat16 ? jepa::Precision::kBfloat16
+                                                                       : jepa::Precision::kFloat32;
   return c;
 }
 

@@ -1,5 +1,6 @@
 // The trainer service's pieces without processes: the job spec as a TrainerConfig, the newest
 // checkpoint of a directory, the metric names.
+#include <memory>
 #include <string>
 
 #include "common/metrics/metrics.h"
@@ -104,6 +105,34 @@ TEST(TrainerMetrics, RegistersTheDocumentedNames) {
         "vjepa_trainer_step "}) {
     EXPECT_THAT(text, HasSubstr(name));
   }
+}
+
+TEST(TrainerConfigFromSpec, PrecisionFollowsResources) {
+  ASSERT_OK_AND_ASSIGN(spec::JobSpec cpu, spec::ParseJobSpec(kMinimal));
+  ASSERT_OK_AND_ASSIGN(jepa::TrainerConfig c, TrainerConfigFromSpec(cpu));
+  EXPECT_EQ(c.precision, jepa::Precision::kFloat32);
+  ASSERT_OK_AND_ASSIGN(spec::JobSpec cuda,
+                       spec::ParseJobSpec(std::string(kMinimal) + "resources: {device: cuda}\n"));
+  ASSERT_OK_AND_ASSIGN(c, TrainerConfigFromSpec(cuda));
+  EXPECT_EQ(c.precision, jepa::Precision::kBfloat16);  // the default on cuda
+  ASSERT_OK_AND_ASSIGN(spec::JobSpec fp32,
+                       spec::ParseJobSpec(std::string(kMinimal) +
+                                          "resources: {device: cuda, precision: float32}\n"));
+  ASSERT_OK_AND_ASSIGN(c, TrainerConfigFromSpec(fp32));
+  EXPECT_EQ(c.precision, jepa::Precision::kFloat32);
+}
+
+// A cuda job needs a GPU trainer: one on the CPU says so before it builds anything.
+TEST(TrainingRun, ACudaJobOnACpuTrainerFailsWithTheReason) {
+  TrainingRunOptions o;
+  o.spec_text = std::string(kMinimal) + "model: {preset: nano}\nresources: {device: cuda}\n";
+  ASSERT_OK_AND_ASSIGN(o.spec, spec::ParseJobSpec(o.spec_text));
+  o.dataworkers = {"127.0.0.1:1"};
+  o.device = "cpu";
+  TrainingRun run(o, std::make_shared<metrics::Registry>());
+  EXPECT_THAT(run.Run().status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("resources.device is cuda; this trainer's device is cpu")));
 }
 
 }  // namespace

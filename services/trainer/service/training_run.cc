@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -20,6 +21,7 @@
 #include "services/trainer/service/run_util.h"
 #include "services/trainer/service/trainer_config.h"
 #include "services/trainer/vjepa/checkpointing.h"
+#include "services/trainer/vjepa/device.h"
 #include "services/trainer/vjepa/trainer.h"
 
 namespace vjepa::trainer {
@@ -106,8 +108,23 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   if (!config.ok()) return Annotate(config.status(), "job spec");
   const int64_t steps = options_.steps > 0 ? options_.steps : spec.optim.steps;
 
+  torch::Device device(torch::kCPU);
+  if (spec.resources.device == spec::Device::kCuda) {
+    core::StatusOr<torch::Device> d = jepa::ParseDevice(options_.device);
+    if (!d.ok() || d->is_cpu()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the job's resources.device is cuda; this trainer's device is ", options_.device,
+          d.ok() ? " (start it with --device cuda)" : absl::StrCat(": ", d.status().message())));
+    }
+    device = *d;
+  } else if (options_.device != "cpu") {
+    LOG(WARNING) << "the job's resources.device is cpu: training on the CPU, not "
+                 << options_.device;
+  }
+  LOG(INFO) << "training on " << device << " in " << jepa::PrecisionName(config->precision);
+
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
-  core::StatusOr<std::unique_ptr<jepa::Trainer>> created = jepa::Trainer::Create(*config);
+  core::StatusOr<std::unique_ptr<jepa::Trainer>> created = jepa::Trainer::Create(*config, device);
   if (!created.ok()) return Annotate(ToAbsl(created.status()), "model");
   std::unique_ptr<jepa::Trainer> trainer = std::move(created).value();
 
@@ -173,6 +190,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     d.store_address = options_.c10d_store;
     d.timeout = options_.c10d_timeout;
     d.bind_host = options_.c10d_bind_host;
+    d.backend = device.is_cuda() && NcclAvailable() ? Backend::kNccl : Backend::kGloo;
     absl::StatusOr<std::unique_ptr<ProcessGroup>> joined = ProcessGroup::Join(d);
     if (!joined.ok()) return Annotate(joined.status(), "c10d group");
     group = std::move(joined).value();
@@ -247,6 +265,11 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   double window_start = NowSeconds();
   double window_wait = 0;
   int64_t window_clips = 0;
+  // GPU: batches go to the device one step ahead (pinned memory, a copy stream).
+  jepa::BatchUploader uploader(device);
+  const bool prefetch = !device.is_cpu();
+  std::optional<absl::StatusOr<StepBatch>> ahead;
+  std::optional<jepa::StagedBatch> ahead_staged;
   while (failure.ok() && trainer->updates() < steps) {
     if (stop_) {
       result.stopped = true;
@@ -254,7 +277,27 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     }
     const double t0 = NowSeconds();
     const double wait0 = (*client)->data_wait_seconds();
-    absl::StatusOr<StepBatch> batch = (*client)->Next();
+    absl::StatusOr<StepBatch> batch = absl::UnknownError("no batch");
+    std::optional<jepa::StagedBatch> staged;
+    if (ahead.has_value()) {
+      batch = *std::move(ahead);
+      staged = std::move(ahead_staged);
+      ahead.reset();
+      ahead_staged.reset();
+    } else {
+      batch = (*client)->Next();
+      if (batch.ok() && prefetch) staged = uploader.Stage(batch->batch);
+    }
+    jepa::Batch step_batch;
+    if (batch.ok()) {
+      step_batch = staged.has_value() ? uploader.Ready(*std::move(staged)) : batch->batch;
+      // On a GPU the next batch is fetched and its copy started now, so that it runs while
+      // this step computes; an error in fetching it is the next step's.
+      if (prefetch && trainer->updates() + 1 < steps && !stop_) {
+        ahead = (*client)->Next();
+        if (ahead->ok()) ahead_staged = uploader.Stage((*ahead)->batch);
+      }
+    }
     const double waited = (*client)->data_wait_seconds() - wait0;
     metrics_.data_wait_seconds.Increment(waited);
     if (!batch.ok()) {
@@ -265,7 +308,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
       failure = Annotate(batch.status(), absl::StrCat("data for step ", trainer->updates() + 1));
       break;
     }
-    core::StatusOr<jepa::StepStats> stats = trainer->Step(batch->batch);
+    core::StatusOr<jepa::StepStats> stats = trainer->Step(step_batch);
     if (!stats.ok()) {
       failure = Annotate(ToAbsl(stats.status()), absl::StrCat("step ", trainer->updates() + 1));
       break;

@@ -58,6 +58,9 @@ struct TrainingRunOptions {
   int rank = 0;
   int world_size = 1;
   std::string c10d_store;  // HOST:PORT; needed when world_size > 1
+  // This trainer's device: "cpu", "cuda" or "cuda:N". A job whose resources.device is cuda
+  // trains there (and all-reduces over NCCL where the build has it); a cpu job on the CPU.
+  std::string device = "cpu";
   absl::Duration c10d_timeout = absl::Seconds(60);
   std::string c10d_bind_host;  // the address Gloo binds and advertises; empty: the host name
   std::string checkpoint_dir;  // empty: no checkpoints
