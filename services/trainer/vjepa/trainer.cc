@@ -1,11 +1,15 @@
 #include "services/trainer/vjepa/trainer.h"
 
-#include <c10/util/string_utils.h>
+#include <c10/util/StringUtil.h>
 #include <torch/nn/functional/normalization.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <map>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "services/trainer/vjepa/device.h"
 
@@ -32,9 +36,23 @@ torch::Tensor PixelTargets(const torch::Tensor& tokens_u8) {
   return (x - mean) / (var + 1e-6).sqrt();
 }
 
-std::string ParamKey(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
+// The key of a parameter's state in torch::optim: the address of its TensorImpl, as text in
+// LibTorch 1.13 and as the pointer itself in later versions.
+using OptimizerStateKey =
+    std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key>
+Key KeyOf(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;  // as torch::optim writes it
+    text << p.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
 }
+
+OptimizerStateKey ParamKey(const torch::Tensor& p) { return KeyOf<OptimizerStateKey>(p); }
 
 }  // namespace
 
