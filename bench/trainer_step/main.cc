@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -357,16 +358,20 @@ int Run(const Options& o) {
       if (!batch.ok()) return batch.status();
       return uploader.Stage(*batch);
     };
-    auto staged = stage(0);
-    for (int s = 0; s < total && staged.ok(); ++s) {
+    // On a GPU the next batch is made and staged on another thread while this step runs.
+    const auto policy = device.is_cpu() ? std::launch::deferred : std::launch::async;
+    auto pending = std::async(policy, stage, 0);
+    core::StatusOr<jepa::StagedBatch> staged = core::InternalError("nothing staged");
+    for (int s = 0; s < total; ++s) {
+      staged = pending.get();
+      if (!staged.ok()) break;
       const std::vector<MaskLengths> lengths = next_lengths;
       const double attn = next_attn;
       const bool split = s >= o.warmup + o.steps;
       w.trainer->set_synchronous_timing(split);
       const double t0 = Now();
       jepa::Batch batch = uploader.Ready(std::move(staged).value());
-      // The next batch's copy runs while this step computes.
-      if (s + 1 < total) staged = stage(s + 1);
+      if (s + 1 < total) pending = std::async(policy, stage, s + 1);
       auto stats = w.trainer->Step(batch);
       const double dt = Now() - t0;
       if (!stats.ok()) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <initializer_list>
 #include <optional>
 #include <utility>
@@ -269,7 +270,7 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   jepa::BatchUploader uploader(device);
   const bool prefetch = !device.is_cpu();
   std::optional<absl::StatusOr<StepBatch>> ahead;
-  std::optional<jepa::StagedBatch> ahead_staged;
+  std::future<jepa::StagedBatch> ahead_staged;
   while (failure.ok() && trainer->updates() < steps) {
     if (stop_) {
       result.stopped = true;
@@ -278,24 +279,24 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     const double t0 = NowSeconds();
     const double wait0 = (*client)->data_wait_seconds();
     absl::StatusOr<StepBatch> batch = absl::UnknownError("no batch");
-    std::optional<jepa::StagedBatch> staged;
+    std::future<jepa::StagedBatch> staged;
     if (ahead.has_value()) {
       batch = *std::move(ahead);
       staged = std::move(ahead_staged);
       ahead.reset();
-      ahead_staged.reset();
     } else {
       batch = (*client)->Next();
-      if (batch.ok() && prefetch) staged = uploader.Stage(batch->batch);
+      if (batch.ok() && prefetch) staged = uploader.StageAsync(batch->batch);
     }
     jepa::Batch step_batch;
     if (batch.ok()) {
-      step_batch = staged.has_value() ? uploader.Ready(*std::move(staged)) : batch->batch;
-      // On a GPU the next batch is fetched and its copy started now, so that it runs while
-      // this step computes; an error in fetching it is the next step's.
+      step_batch = staged.valid() ? uploader.Ready(staged.get()) : batch->batch;
+      // On a GPU the next batch is fetched now and staged (pinned copy, then the copy to the
+      // device) on another thread while this step computes; an error in fetching it is the
+      // next step's.
       if (prefetch && trainer->updates() + 1 < steps && !stop_) {
         ahead = (*client)->Next();
-        if (ahead->ok()) ahead_staged = uploader.Stage((*ahead)->batch);
+        if (ahead->ok()) ahead_staged = uploader.StageAsync((*ahead)->batch);
       }
     }
     const double waited = (*client)->data_wait_seconds() - wait0;

@@ -150,6 +150,11 @@ StagedBatch BatchUploader::Stage(const Batch& host) {
   return staged;
 }
 
+std::future<StagedBatch> BatchUploader::StageAsync(Batch host) {
+  if (!copy_stream_) return std::async(std::launch::deferred, [this, host] { return Stage(host); });
+  return std::async(std::launch::async, [this, host = std::move(host)] { return Stage(host); });
+}
+
 Batch BatchUploader::Ready(StagedBatch staged) {
   if (!staged.done) return std::move(staged.batch);
   const c10::impl::DeviceGuardImplInterface* impl = c10::impl::getDeviceGuardImpl(device_.type());

@@ -10,6 +10,8 @@
 #include <c10/core/Stream.h>
 #include <torch/types.h>
 
+#include <atomic>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,14 +62,18 @@ struct StagedBatch {
 // computes; tokens stay uint8 over the bus (a quarter of float32's bytes) and are normalised on
 // the device by the encoder. On the CPU, Stage and Ready pass the batch through.
 //
-//   StagedBatch next = uploader.Stage(host_batch);   // returns at once on CUDA
+//   std::future<StagedBatch> next = uploader.StageAsync(host_batch);
 //   ... the step of the previous batch ...
-//   Batch on_device = uploader.Ready(std::move(next));
+//   Batch on_device = uploader.Ready(next.get());
 class BatchUploader {
  public:
   explicit BatchUploader(torch::Device device);
 
   StagedBatch Stage(const Batch& host);
+  // Stage on a thread of its own: the copy into pinned memory (tens of milliseconds for a large
+  // batch) then overlaps the host's launching of the current step instead of delaying it. One
+  // staging at a time; the batch is held until it is done.
+  std::future<StagedBatch> StageAsync(Batch host);
   // Makes the device's current stream wait for the copies and ties the batch's memory to that
   // stream (so the allocator does not hand it out again while the step still reads it).
   Batch Ready(StagedBatch staged);
@@ -80,8 +86,8 @@ class BatchUploader {
  private:
   torch::Device device_;
   std::optional<c10::Stream> copy_stream_;  // CUDA only
-  int64_t bytes_staged_ = 0;
-  int64_t pinned_bytes_ = 0;
+  std::atomic<int64_t> bytes_staged_{0};
+  std::atomic<int64_t> pinned_bytes_{0};
 };
 
 }  // namespace vjepa::jepa
