@@ -88,6 +88,9 @@ ABSL_FLAG(absl::Duration, data_deadline, absl::Seconds(60),
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT for the Prometheus /metrics endpoint; empty: none");
 ABSL_FLAG(std::string, metrics_port_file, "", "write the bound /metrics port to this file");
+ABSL_FLAG(bool, stage_ahead, false,
+          "fetch and stage each batch one step ahead (as a GPU trainer always does, there through "
+          "pinned memory on a copy stream); on the CPU the same order of work, for checks");
 ABSL_FLAG(std::string, device, "cpu",
           "cpu, cuda or cuda:N: where this trainer trains. In coordinator mode it is told to the "
           "coordinator, which gives jobs with resources.device: cuda to GPU trainers only and "
@@ -277,6 +280,7 @@ int Train() {
   }
   if (!WorkerToken(&o.token)) return 2;
   if (!DeviceFlag(&o.device)) return 2;
+  o.stage_ahead = absl::GetFlag(FLAGS_stage_ahead);
   o.rank = absl::GetFlag(FLAGS_rank);
   o.world_size = absl::GetFlag(FLAGS_world_size);
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {

@@ -64,6 +64,23 @@ class TrainerProcessTest : public ::testing::Test {
     return out;
   }
 
+  // The encoder, predictor and target encoder of two checkpoints agree.
+  static void ExpectSameModels(const checkpoint::TrainingCheckpoint& a,
+                               const checkpoint::TrainingCheckpoint& b) {
+    using Models = std::vector<checkpoint::NamedTensor> checkpoint::TrainingCheckpoint::*;
+    for (Models models :
+         {&checkpoint::TrainingCheckpoint::encoder, &checkpoint::TrainingCheckpoint::predictor,
+          &checkpoint::TrainingCheckpoint::target_encoder}) {
+      const auto& x = a.*models;
+      const auto& y = b.*models;
+      ASSERT_EQ(x.size(), y.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        EXPECT_EQ(x[i].name, y[i].name);
+        EXPECT_TRUE(torch::allclose(x[i].tensor, y[i].tensor, 1e-5, 1e-6)) << x[i].name;
+      }
+    }
+  }
+
   static checkpoint::TrainingCheckpoint Load(const std::string& path) {
     core::StatusOr<checkpoint::TrainingCheckpoint> c = checkpoint::LoadCheckpoint(path);
     EXPECT_TRUE(c.ok()) << path << ": " << c.status().ToString();
@@ -117,18 +134,20 @@ TEST_F(TrainerProcessTest, TrainsCheckpointsAndResumesToTheSameParameters) {
   EXPECT_TRUE(std::filesystem::exists(straight_dir + "/step-6.safetensors"));
   const checkpoint::TrainingCheckpoint straight = Load(straight_dir + "/step-8.safetensors");
   EXPECT_EQ(straight.step, 8);
-  using Models = std::vector<checkpoint::NamedTensor> checkpoint::TrainingCheckpoint::*;
-  for (Models models :
-       {&checkpoint::TrainingCheckpoint::encoder, &checkpoint::TrainingCheckpoint::predictor,
-        &checkpoint::TrainingCheckpoint::target_encoder}) {
-    const auto& a = resumed.*models;
-    const auto& b = straight.*models;
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      EXPECT_EQ(a[i].name, b[i].name);
-      EXPECT_TRUE(torch::allclose(a[i].tensor, b[i].tensor, 1e-5, 1e-6)) << a[i].name;
-    }
+  ExpectSameModels(resumed, straight);
+
+  // Fetching and staging one step ahead (what a GPU trainer does) trains on the same batches in
+  // the same order: the same parameters again.
+  const std::string ahead_dir = dir_.File("ckpt-ahead");
+  {
+    auto ahead = Trainer("ahead", ahead_dir, {"--stage_ahead", "--log_every=4"});
+    ASSERT_EQ(ahead->Wait(absl::Seconds(120)), 0) << ahead->Log();
+    EXPECT_THAT(ahead->Log(), HasSubstr("staged one step ahead"));
+    EXPECT_EQ(Progress(ahead->Log()).size(), 2u) << ahead->Log();
   }
+  const checkpoint::TrainingCheckpoint ahead = Load(ahead_dir + "/step-8.safetensors");
+  EXPECT_EQ(ahead.step, 8);
+  ExpectSameModels(ahead, straight);
 }
 
 TEST_F(TrainerProcessTest, SigtermStopsAfterAStepWithACheckpoint) {

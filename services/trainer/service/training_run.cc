@@ -266,9 +266,11 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   double window_start = NowSeconds();
   double window_wait = 0;
   int64_t window_clips = 0;
-  // GPU: batches go to the device one step ahead (pinned memory, a copy stream).
+  // GPU (or --stage_ahead): batches are fetched and go to the device one step ahead (pinned
+  // memory, a copy stream).
   jepa::BatchUploader uploader(device);
-  const bool prefetch = !device.is_cpu();
+  const bool prefetch = !device.is_cpu() || options_.stage_ahead;
+  if (prefetch) LOG(INFO) << "batches are fetched and staged one step ahead";
   std::optional<absl::StatusOr<StepBatch>> ahead;
   std::future<jepa::StagedBatch> ahead_staged;
   while (failure.ok() && trainer->updates() < steps) {

@@ -61,6 +61,8 @@ struct TrainingRunOptions {
   // This trainer's device: "cpu", "cuda" or "cuda:N". A job whose resources.device is cuda
   // trains there (and all-reduces over NCCL where the build has it); a cpu job on the CPU.
   std::string device = "cpu";
+  // Fetch and stage each batch one step ahead also on the CPU (always on a GPU).
+  bool stage_ahead = false;
   absl::Duration c10d_timeout = absl::Seconds(60);
   std::string c10d_bind_host;  // the address Gloo binds and advertises; empty: the host name
   std::string checkpoint_dir;  // empty: no checkpoints
