@@ -273,6 +273,11 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
   if (prefetch) LOG(INFO) << "batches are fetched and staged one step ahead";
   std::optional<absl::StatusOr<StepBatch>> ahead;
   std::future<jepa::StagedBatch> ahead_staged;
+  // Fetches a batch into `ahead` and starts staging it.
+  auto fetch = [&] {
+    ahead = (*client)->Next();
+    if (prefetch && ahead->ok()) ahead_staged = uploader.StageAsync((*ahead)->batch);
+  };
   while (failure.ok() && trainer->updates() < steps) {
     if (stop_) {
       result.stopped = true;
@@ -280,26 +285,17 @@ absl::StatusOr<TrainingResult> TrainingRun::Run() {
     }
     const double t0 = NowSeconds();
     const double wait0 = (*client)->data_wait_seconds();
-    absl::StatusOr<StepBatch> batch = absl::UnknownError("no batch");
-    std::future<jepa::StagedBatch> staged;
-    if (ahead.has_value()) {
-      batch = *std::move(ahead);
-      staged = std::move(ahead_staged);
-      ahead.reset();
-    } else {
-      batch = (*client)->Next();
-      if (batch.ok() && prefetch) staged = uploader.StageAsync(batch->batch);
-    }
+    if (!ahead.has_value()) fetch();
+    absl::StatusOr<StepBatch> batch = *std::move(ahead);
+    std::future<jepa::StagedBatch> staged = std::move(ahead_staged);
+    ahead.reset();
     jepa::Batch step_batch;
     if (batch.ok()) {
       step_batch = staged.valid() ? uploader.Ready(staged.get()) : batch->batch;
       // On a GPU the next batch is fetched now and staged (pinned copy, then the copy to the
       // device) on another thread while this step computes; an error in fetching it is the
       // next step's.
-      if (prefetch && trainer->updates() + 1 < steps && !stop_) {
-        ahead = (*client)->Next();
-        if (ahead->ok()) ahead_staged = uploader.StageAsync((*ahead)->batch);
-      }
+      if (prefetch && trainer->updates() + 1 < steps && !stop_) fetch();
     }
     const double waited = (*client)->data_wait_seconds() - wait0;
     metrics_.data_wait_seconds.Increment(waited);
